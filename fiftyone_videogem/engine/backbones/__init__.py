@@ -1,0 +1,1 @@
+"""Vision-language backbones the engine runs on, and their registry."""
