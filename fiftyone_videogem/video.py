@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import av
+import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ def _info_from_stream(container: av.container.InputContainer, stream: av.video.s
     if num_frames <= 0 and duration > 0 and frame_rate > 0:
         num_frames = int(round(duration * frame_rate))
         logger.debug("video '%s' has no frame count; estimated %d frames from its duration", path, num_frames)
+    if num_frames <= 0:
+        num_frames = _count_packets(path)
     if duration <= 0 and num_frames > 0 and frame_rate > 0:
         duration = num_frames / frame_rate
 
@@ -105,11 +109,34 @@ def _info_from_stream(container: av.container.InputContainer, stream: av.video.s
     )
 
 
+def _count_packets(path: str) -> int:
+    # Last resort for files without a frame count or duration (raw streams):
+    # demux, without decoding, and count the non-empty video packets.
+    count = 0
+    with _open_container(path) as container:
+        stream = _video_stream(container, path)
+        try:
+            for packet in container.demux(stream):
+                if packet.size > 0:
+                    count += 1
+        except av.FFmpegError as e:
+            raise VideoError(
+                f"video '{path}' could not be read while counting its frames ({e}); "
+                "the file is corrupt, re-encode it or remove it"
+            ) from e
+    logger.debug("video '%s' has no frame count or duration; counted %d packets", path, count)
+    return count
+
+
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Reads the size, frame rate, frame count and duration of a video.
 
     The frame count is the container's own count (``stream.frames``) when it
-    has one; otherwise it is estimated as ``round(duration * frame_rate)``.
+    has one; otherwise it is estimated as ``round(duration * frame_rate)``,
+    and when the duration is unknown too (raw streams) it is the number of
+    video packets. Only the count from the container is exact; the decoders
+    in this module never rely on it and report frames past the real end in
+    ``FrameDecoder.missing``.
 
     Args:
         path: the path of the video file
@@ -128,3 +155,281 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         return _info_from_stream(container, stream, path)
     finally:
         container.close()
+
+
+class FrameDecoder:
+    """Decodes selected frames of one video in a single sequential pass.
+
+    Use it as a context manager::
+
+        with FrameDecoder(path) as decoder:
+            for frame_number, rgb in decoder.frames([12, 3, 40]):
+                ...  # rgb: [H, W, 3] uint8
+            if decoder.missing:
+                ...  # requested frames past the video's real end
+
+    Frame numbers are 1-based and count decoded frames in presentation order,
+    the same numbering as FiftyOne's frame numbers and its ffmpeg-based
+    readers. Decoding stops at the last requested frame, and only requested
+    frames are converted to RGB, so memory use does not depend on the length
+    of the video.
+
+    Successive :meth:`frames` calls continue from where the previous one
+    stopped when their frames come later; otherwise the file is reopened and
+    decoded from its start.
+
+    Args:
+        path: the path of the video file
+        threads: the number of decoding threads (None: FFmpeg's automatic
+            choice). Frame and slice threading are both enabled ("AUTO")
+
+    Raises:
+        VideoError: if the file is missing, cannot be opened, has no video
+            stream or has no frames
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+        self.path = os.fspath(path)
+        self.threads = threads
+        self.missing: list[int] = []
+        self._container: av.container.InputContainer | None = None
+        self._decoded: Iterator[av.VideoFrame] | None = None
+        self._position = 0  # frames decoded so far in the current pass
+        self._exhausted = False  # the current pass reached the end of the video
+        self._failed = False  # the current pass stopped at a decoding error
+        self._open()
+        assert self._container is not None
+        try:
+            self.info: VideoInfo = _info_from_stream(self._container, self._stream, self.path)
+        except VideoError:
+            self.close()
+            raise
+        self._decoded = iter(self._container.decode(self._stream))
+
+    def _open(self) -> None:
+        self.close()
+        container = _open_container(self.path)
+        try:
+            stream = _video_stream(container, self.path)
+        except VideoError:
+            container.close()
+            raise
+        stream.thread_type = "AUTO"
+        if self.threads is not None:
+            stream.codec_context.thread_count = int(self.threads)
+        self._container = container
+        self._stream = stream
+
+    def _rewind(self) -> None:
+        self._open()
+        assert self._container is not None
+        self._decoded = iter(self._container.decode(self._stream))
+        self._position = 0
+        self._exhausted = False
+        self._failed = False
+
+    def close(self) -> None:
+        """Closes the video file. Further :meth:`frames` calls reopen it."""
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+            self._decoded = None
+
+    def __enter__(self) -> FrameDecoder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"FrameDecoder({self.path!r}, {self.info.width}x{self.info.height}, {self.info.num_frames} frames)"
+
+    def frames(self, frame_numbers: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """Yields the requested frames in increasing frame-number order.
+
+        Args:
+            frame_numbers: 1-based frame numbers, in any order; duplicates
+                are decoded and yielded once
+
+        Yields:
+            ``(frame_number, rgb)`` tuples, where ``rgb`` is an ``[H, W, 3]``
+            uint8 array
+
+        Requested frames past the real end of the video are not yielded; they
+        are listed in :attr:`missing` (reset when iteration starts) and
+        logged as a warning.
+
+        Raises:
+            ValueError: if a frame number is smaller than 1
+            VideoError: if decoding fails part-way; the frames before the
+                failure have been yielded, and the message names the frame
+                number that failed
+        """
+        wanted = sorted({int(n) for n in frame_numbers})
+        self.missing = []
+        if not wanted:
+            return
+        if wanted[0] < 1:
+            raise ValueError(
+                f"frame numbers are 1-based, got {wanted[0]} for video '{self.path}'; "
+                "the first frame is frame 1"
+            )
+        if self._container is None or self._decoded is None or self._failed or wanted[0] <= self._position:
+            self._rewind()
+
+        for target in wanted:
+            frame = self._advance_to(target)
+            if frame is None:
+                self.missing = [n for n in wanted if n >= target]
+                logger.warning(
+                    "video '%s' ended after %d frames; requested frame(s) %s do not exist and were skipped",
+                    self.path,
+                    self._position,
+                    _format_numbers(self.missing),
+                )
+                return
+            yield target, frame.to_ndarray(format="rgb24")
+
+    def _advance_to(self, target: int) -> av.VideoFrame | None:
+        """Decodes up to frame ``target`` and returns it (None past the end)."""
+        assert self._decoded is not None
+        frame = None
+        while self._position < target:
+            if self._exhausted:
+                return None
+            try:
+                frame = next(self._decoded)
+            except StopIteration:
+                self._exhausted = True
+                return None
+            except av.FFmpegError as e:
+                self._exhausted = True
+                self._failed = True
+                failed = self._position + 1
+                raise VideoError(
+                    f"video '{self.path}' could not be decoded at frame {failed} "
+                    f"(it announces {self.info.num_frames} frames; {self._position} were decoded): {e}. "
+                    "The file is damaged or truncated; frames from this one on are unavailable, "
+                    "re-encode the video (e.g. `ffmpeg -i in -c:v libx264 out.mp4`) to recover the readable part"
+                ) from e
+            self._position += 1
+        return frame
+
+
+def read_frames(path: str | os.PathLike, frame_numbers: Iterable[int], threads: int | None = None) -> dict[int, np.ndarray]:
+    """Decodes the given 1-based frames of a video.
+
+    A convenience wrapper around :class:`FrameDecoder`; frames past the end
+    of the video are left out of the result (and logged).
+
+    Args:
+        path: the path of the video file
+        frame_numbers: 1-based frame numbers, in any order
+        threads: the number of decoding threads (None: automatic)
+
+    Returns:
+        a dict mapping frame number to an ``[H, W, 3]`` uint8 RGB array,
+        in increasing frame-number order
+
+    Raises:
+        VideoError: if the video cannot be opened or decoding fails
+    """
+    with FrameDecoder(path, threads=threads) as decoder:
+        return dict(decoder.frames(frame_numbers))
+
+
+def context_frame_numbers(
+    target: int,
+    num_frames: int = 8,
+    target_index: int = 4,
+    stride: int = 1,
+    first: int = 1,
+    last: int | None = None,
+) -> list[int]:
+    """Returns the frame numbers of a context window around a target frame.
+
+    Position ``i`` of the window holds frame
+    ``target + (i - target_index) * stride``; with the defaults the window
+    has 4 frames before the target and 3 after it. Positions that fall
+    outside ``[first, last]`` repeat the boundary frame (``first`` or
+    ``last``), so the window always has ``num_frames`` entries and the target
+    always sits at ``target_index``; near the ends of a video the window
+    therefore holds repeated frames.
+
+    Args:
+        target: the 1-based frame number of the target frame
+        num_frames: the window length T (8)
+        target_index: the target's position in the window (4)
+        stride: the spacing between consecutive window frames, in frames (1)
+        first: the smallest allowed frame number (1)
+        last: the largest allowed frame number, typically the video's frame
+            count (None: no upper bound)
+
+    Returns:
+        a list of ``num_frames`` non-decreasing frame numbers
+
+    Raises:
+        ValueError: if an argument is out of range or ``target`` lies outside
+            ``[first, last]``
+    """
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be at least 1, got {num_frames}")
+    if not 0 <= target_index < num_frames:
+        raise ValueError(f"target_index must be in [0, {num_frames - 1}] for a {num_frames}-frame window, got {target_index}")
+    if stride < 1:
+        raise ValueError(f"stride must be at least 1 frame, got {stride}")
+    if first < 1:
+        raise ValueError(f"first must be a 1-based frame number, got {first}")
+    if last is not None and last < first:
+        raise ValueError(f"last ({last}) must not be smaller than first ({first})")
+    if target < first or (last is not None and target > last):
+        raise ValueError(f"target frame {target} lies outside the allowed range [{first}, {last}]")
+    numbers = []
+    for i in range(num_frames):
+        n = max(first, target + (i - target_index) * stride)
+        if last is not None:
+            n = min(last, n)
+        numbers.append(n)
+    return numbers
+
+
+def stride_in_frames(stride_seconds: float, frame_rate: float) -> int:
+    """Converts a stride in seconds to a whole number of frames (at least 1).
+
+    Args:
+        stride_seconds: the time between context frames, in seconds
+        frame_rate: the video's frame rate in frames per second
+
+    Returns:
+        ``max(1, round(stride_seconds * frame_rate))``
+    """
+    if not math.isfinite(stride_seconds) or stride_seconds < 0:
+        raise ValueError(f"stride_seconds must be a finite, non-negative number, got {stride_seconds}")
+    if not math.isfinite(frame_rate) or frame_rate <= 0:
+        raise ValueError(f"frame_rate must be a positive number, got {frame_rate}")
+    return max(1, int(round(stride_seconds * frame_rate)))
+
+
+def seconds_to_frame_number(t: float, frame_rate: float) -> int:
+    """Returns the 1-based number of the frame whose display interval contains ``t``.
+
+    Frame ``n`` is shown during ``[(n - 1) / frame_rate, n / frame_rate)``, so
+    the result is ``floor(t * frame_rate + 1e-6) + 1``; the small tolerance
+    keeps times that sit exactly on a frame boundary (such as ``0.3`` at 10
+    fps) from falling into the previous frame through rounding. Negative
+    times give frame 1.
+
+    Args:
+        t: a time in seconds from the start of the video
+        frame_rate: the video's frame rate in frames per second
+    """
+    if not math.isfinite(t):
+        raise ValueError(f"t must be a finite number of seconds, got {t}")
+    if not math.isfinite(frame_rate) or frame_rate <= 0:
+        raise ValueError(f"frame_rate must be a positive number, got {frame_rate}")
+    return max(1, int(math.floor(t * frame_rate + 1e-6)) + 1)
+
+
+def _format_numbers(numbers: list[int], limit: int = 10) -> str:
+    shown = ", ".join(str(n) for n in numbers[:limit])
+    return shown + (f", ... ({len(numbers)} in all)" if len(numbers) > limit else "")
