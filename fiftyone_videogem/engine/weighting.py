@@ -1,0 +1,107 @@
+"""Layer weighting of the GEM stack: static, dynamic and combined (METHOD.md section 4).
+
+Stack index ``i = 0..K``: ``i = 0`` is ``X^{L-K}``, ``i >= 1`` is ``Z^{L-K+i}``. Weights multiply the
+pre-``ln_post`` tensors; dense features are ``ln_post(sum_i w_i S_i) @ proj``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from .gem import VisionFeatures, l2_normalize
+
+STATIC_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.9, 0.9, 0.9)
+WEIGHTING_MODES = ("none", "static", "dynamic", "static+dynamic")
+_MODE_ALIASES = {"s+d": "static+dynamic", "stat": "static", "dyn": "dynamic", "combined": "static+dynamic"}
+
+
+def normalize_weighting_mode(mode: str) -> str:
+    mode = _MODE_ALIASES.get(mode, mode)
+    if mode not in WEIGHTING_MODES:
+        raise ValueError(f"unknown weighting mode {mode!r}; choose one of {', '.join(WEIGHTING_MODES)}")
+    return mode
+
+
+@dataclass(frozen=True)
+class WeightingOptions:
+    """How the GEM stack is weighted per prompt.
+
+    Args:
+        mode: one of ``"none"`` (plain GEM), ``"static"``, ``"dynamic"``, ``"static+dynamic"``
+            ("static+dynamic")
+        static_weights: ``K+1`` static weights, index 0 for ``X^{L-K}``
+            ((0.3, 0.4, 0.5, 0.6, 0.7, 0.9, 0.9, 0.9))
+        dynamic_layers: D, the last blocks that get dynamic weights (3)
+        dynamic_temperature: tau_d in ``softmax(-tau_d * s)`` (20)
+    """
+
+    mode: str = "static+dynamic"
+    static_weights: tuple[float, ...] = STATIC_WEIGHTS
+    dynamic_layers: int = 3
+    dynamic_temperature: float = 20.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "mode", normalize_weighting_mode(self.mode))
+        object.__setattr__(self, "static_weights", tuple(float(w) for w in self.static_weights))
+
+    def validate(self, depth: int) -> None:
+        """Check the options against the GEM depth K."""
+        if self.mode in ("static", "static+dynamic") and len(self.static_weights) != depth + 1:
+            raise ValueError(
+                f"static_weights has {len(self.static_weights)} entries but the GEM stack has K+1 = {depth + 1}"
+            )
+        if self.mode in ("dynamic", "static+dynamic") and not 1 <= self.dynamic_layers <= depth:
+            raise ValueError(f"dynamic_layers D={self.dynamic_layers} must be between 1 and K={depth}")
+
+
+def dynamic_weights(
+    features: VisionFeatures, text: torch.Tensor, ln_post, proj: torch.Tensor, layers: int, temperature: float
+) -> torch.Tensor:
+    """Per-prompt dynamic weights of the last ``D`` blocks (METHOD.md 4.2).
+
+    Args:
+        features: the vision pass
+        text: ``[B, P, E]`` normalised text embeddings, per sample
+        layers: D
+        temperature: tau_d
+
+    Returns:
+        ``[B, P, D]``; column ``j`` belongs to block ``L - D + 1 + j``
+    """
+    residuals = features.residual_cls[:, -layers:]  # [B, D, C]
+    removed = features.final_cls[:, None, :] - residuals  # X^L - R^l, CLS only
+    cls = l2_normalize(ln_post(removed) @ proj)  # [B, D, E]
+    similarity = torch.einsum("bde,bpe->bpd", cls, text)
+    return torch.softmax(-temperature * similarity, dim=-1)
+
+
+def layer_weights(
+    options: WeightingOptions, depth: int, dynamic: torch.Tensor | None, shape: Sequence[int], device, dtype
+) -> torch.Tensor:
+    """The ``[B, P, K+1]`` weights of ``options.mode``.
+
+    ``dynamic`` (``[B, P, D]``, from :func:`dynamic_weights`) is needed for the dynamic modes.
+    """
+    b, p = shape
+    if options.mode in ("none", "dynamic"):
+        base = torch.ones(depth + 1, device=device, dtype=dtype)
+    else:
+        base = torch.tensor(options.static_weights, device=device, dtype=dtype)
+    weights = base.expand(b, p, depth + 1).clone()
+    if options.mode in ("dynamic", "static+dynamic"):
+        if dynamic is None:
+            raise ValueError(f"weighting mode {options.mode!r} needs dynamic weights")
+        d = options.dynamic_layers
+        weights[..., -d:] = weights[..., -d:] - 1.0 / d + dynamic.to(dtype)
+    return weights
+
+
+def dense_features(
+    features: VisionFeatures, weights: torch.Tensor, ln_post, proj: torch.Tensor
+) -> torch.Tensor:
+    """``l2norm(ln_post(sum_i w_i S_i) @ proj)`` for every prompt: ``[B, P, N-1, E]``."""
+    mixed = torch.einsum("bpi,bind->bpnd", weights.to(features.stack.dtype), features.stack)
+    return l2_normalize(ln_post(mixed) @ proj)
