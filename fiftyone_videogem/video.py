@@ -74,7 +74,9 @@ def _video_stream(container: av.container.InputContainer, path: str) -> av.video
     return container.streams.video[0]
 
 
-def _info_from_stream(container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: str) -> VideoInfo:
+def _info_from_stream(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: str
+) -> VideoInfo:
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     frame_rate = float(rate) if rate else 0.0
 
@@ -282,9 +284,11 @@ class FrameDecoder:
             if frame is None:
                 self.missing = [n for n in wanted if n >= target]
                 logger.warning(
-                    "video '%s' ended after %d frames; requested frame(s) %s do not exist and were skipped",
+                    "video '%s' ended after %d frames (it announces %d); requested frame(s) %s "
+                    "do not exist and were skipped",
                     self.path,
                     self._position,
+                    self.info.num_frames,
                     _format_numbers(self.missing),
                 )
                 return
@@ -316,7 +320,9 @@ class FrameDecoder:
         return frame
 
 
-def read_frames(path: str | os.PathLike, frame_numbers: Iterable[int], threads: int | None = None) -> dict[int, np.ndarray]:
+def read_frames(
+    path: str | os.PathLike, frame_numbers: Iterable[int], threads: int | None = None
+) -> dict[int, np.ndarray]:
     """Decodes the given 1-based frames of a video.
 
     A convenience wrapper around :class:`FrameDecoder`; frames past the end
@@ -375,7 +381,9 @@ def context_frame_numbers(
     if num_frames < 1:
         raise ValueError(f"num_frames must be at least 1, got {num_frames}")
     if not 0 <= target_index < num_frames:
-        raise ValueError(f"target_index must be in [0, {num_frames - 1}] for a {num_frames}-frame window, got {target_index}")
+        raise ValueError(
+            f"target_index must be in [0, {num_frames - 1}] for a {num_frames}-frame window, got {target_index}"
+        )
     if stride < 1:
         raise ValueError(f"stride must be at least 1 frame, got {stride}")
     if first < 1:
