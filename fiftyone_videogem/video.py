@@ -265,7 +265,11 @@ class FrameDecoder:
             ValueError: if a frame number is smaller than 1
             VideoError: if decoding fails part-way; the frames before the
                 failure have been yielded, and the message names the frame
-                number that failed
+                number that failed. With frame threading (more than two
+                threads, the default on most machines) FFmpeg reports a
+                truncated file as an early end of stream instead, so its
+                last frames show up in :attr:`missing`; pass ``threads=1``
+                to have such damage raise
         """
         wanted = sorted({int(n) for n in frame_numbers})
         self.missing = []
