@@ -1,0 +1,1271 @@
+"""Pointing-game evaluation of predicted action points against ground-truth boxes.
+
+A predicted point is a *hit* when it falls inside a ground-truth box of its frame (borders
+included); the accuracy is hits divided by the number of evaluated frames, i.e. frames (or
+images) that have at least one ground-truth box. Frames with ground truth but no predicted
+point count as misses; frames without ground truth are not evaluated.
+
+Two coordinate protocols are available:
+
+-   ``"paper"`` (default) reproduces the VideoGEM protocol exactly: the integer pixel
+    ``input_point`` of the model input frame (size ``input_size`` = ``[width, height]``) is
+    compared with the ground-truth boxes rescaled into that frame as
+    ``round(x * width)`` / ``round(y * height)`` (Python rounding, half to even).
+    Points without ``input_point`` (for example keypoints from another model) fall back to
+    the normalised comparison.
+-   ``"normalized"`` compares the normalised point with the normalised box.
+
+Two box modes are available: ``"any"`` (a hit on any box of the frame counts) and
+``"union"`` (the smallest rectangle enclosing all boxes of the frame, as for V-HICO).
+
+The run is stored as a FiftyOne *detection-type* evaluation with method ``"pointing-game"``,
+so ``list_evaluations()``, ``load_evaluation_results()``, ``rename_evaluation()``,
+``delete_evaluation()`` and the Model Evaluation panel work with it. Per evaluated frame
+(video frame, frame of a ``to_frames()`` view, or image) the run writes:
+
+-   ``<eval_key>_hit`` (bool): whether the final point hit
+-   ``<eval_key>_<component>_hit`` (bool): the same for each decomposition component
+    (``action``, ``verb``, ``object``) present in the predictions
+-   ``<eval_key>_distance`` (float): normalised distance of the final point to the nearest
+    box edge, ``0`` for hits and ``None`` when the frame has no predicted point
+-   the attribute ``<eval_key>`` = ``"hit"`` / ``"miss"`` on the evaluated keypoint
+-   on video samples (frame-level runs only): ``<eval_key>_num_hits`` and
+    ``<eval_key>_num_misses``
+
+Example::
+
+    import fiftyone as fo
+    from fiftyone_videogem.evaluation import evaluate_pointing_game, save_triage_views
+
+    results = evaluate_pointing_game(dataset, "frames.vgem_point", "frames.gt", eval_key="pg")
+    results.print_report()
+    session = fo.launch_app(results.misses_view())
+    save_triage_views(dataset, "pg")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import math
+import re
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+
+import fiftyone as fo
+import fiftyone.core.fields as fof
+import fiftyone.core.labels as fol
+import fiftyone.core.utils as fou
+import fiftyone.core.validation as fov
+import fiftyone.utils.eval.detection as foud
+from fiftyone import ViewField as F
+
+logger = logging.getLogger(__name__)
+
+METHOD_NAME = "pointing-game"
+BOX_MODES = ("any", "union")
+PROTOCOLS = ("paper", "normalized")
+FINAL_COMPONENT = "final"
+UNLABELED_CLASS = "(unlabeled)"
+HIT = "hit"
+MISS = "miss"
+
+
+# --------------------------------------------------------------------------------------
+# Pure scoring
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PointScore:
+    """The outcome of scoring one point against the boxes of its frame.
+
+    Args:
+        hit: whether the point lies inside (or on the border of) a box
+        distance: normalised distance to the nearest box edge (0 for hits)
+        box_index: index of the box that was hit, or of the nearest box on a miss
+            (always 0 in union mode)
+        used_pixels: whether the integer input-frame protocol was applied
+    """
+
+    hit: bool
+    distance: float
+    box_index: int
+    used_pixels: bool
+
+
+def score_point(
+    point: Sequence[float],
+    boxes: Sequence[Sequence[float]],
+    box_mode: str = "any",
+    protocol: str = "paper",
+    input_point: Optional[Sequence[int]] = None,
+    input_size: Optional[Sequence[int]] = None,
+) -> PointScore:
+    """Scores one point against ground-truth boxes with the pointing-game rule.
+
+    Args:
+        point: the normalised ``(x, y)`` point in ``[0, 1]`` of the original frame
+        boxes: one or more normalised ``[x, y, w, h]`` boxes (FiftyOne format)
+        box_mode ("any"): ``"any"`` or ``"union"`` (smallest box enclosing all boxes)
+        protocol ("paper"): ``"paper"`` compares ``input_point`` with boxes rescaled into
+            the input frame with Python ``round``; ``"normalized"`` compares ``point`` with
+            the normalised boxes. ``"paper"`` without ``input_point``/``input_size`` falls
+            back to ``"normalized"``
+        input_point (None): the integer ``(x, y)`` pixel in the model input frame
+        input_size (None): the ``(width, height)`` of the model input frame
+
+    Returns:
+        a :class:`PointScore`
+    """
+    _check_choice("box_mode", box_mode, BOX_MODES)
+    _check_choice("protocol", protocol, PROTOCOLS)
+    if not boxes:
+        raise ValueError("score_point() needs at least one ground-truth box")
+
+    corners = [_corners(b) for b in boxes]
+    if box_mode == "union":
+        corners = [_enclosing(corners)]
+
+    use_pixels = protocol == "paper" and _valid_input_point(input_point, input_size)
+    best_distance, best_index = math.inf, 0
+    for index, (x1, y1, x2, y2) in enumerate(corners):
+        if use_pixels:
+            width, height = int(input_size[0]), int(input_size[1])
+            px, py = int(input_point[0]), int(input_point[1])
+            bx1, bx2 = round(x1 * width), round(x2 * width)
+            by1, by2 = round(y1 * height), round(y2 * height)
+            dx = max(bx1 - px, 0, px - bx2) / width
+            dy = max(by1 - py, 0, py - by2) / height
+        else:
+            px, py = float(point[0]), float(point[1])
+            dx = max(x1 - px, 0.0, px - x2)
+            dy = max(y1 - py, 0.0, py - y2)
+
+        distance = math.hypot(dx, dy)
+        if distance < best_distance:
+            best_distance, best_index = distance, index
+            if distance == 0:
+                break
+
+    return PointScore(
+        hit=best_distance == 0,
+        distance=float(best_distance),
+        box_index=best_index,
+        used_pixels=use_pixels,
+    )
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(
+            "%s must be one of %s, got %r" % (name, ", ".join(map(repr, choices)), value)
+        )
+
+
+def _corners(box: Sequence[float]) -> tuple[float, float, float, float]:
+    x, y, w, h = (float(v) for v in box)
+    return x, y, x + w, y + h
+
+
+def _enclosing(corners: Sequence[tuple[float, float, float, float]]):
+    return (
+        min(c[0] for c in corners),
+        min(c[1] for c in corners),
+        max(c[2] for c in corners),
+        max(c[3] for c in corners),
+    )
+
+
+def _valid_input_point(input_point, input_size) -> bool:
+    if input_point is None or input_size is None:
+        return False
+    try:
+        return len(input_point) >= 2 and len(input_size) >= 2 and min(input_size[:2]) > 0
+    except TypeError:
+        return False
+
+
+# --------------------------------------------------------------------------------------
+# Reading predicted points
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _PredictedPoint:
+    keypoint_id: str
+    label: Optional[str]
+    xy: tuple[float, float]
+    input_point: Optional[list]
+    input_size: Optional[list]
+    confidence: Optional[float]
+
+
+def _attribute(label: fol.Label, name: str, default=None):
+    try:
+        value = label[name]
+    except (KeyError, AttributeError):
+        return default
+    return default if value is None else value
+
+
+def _parse_keypoint(keypoint: fol.Keypoint) -> Optional[_PredictedPoint]:
+    points = keypoint.points or []
+    if not points or points[0] is None or len(points[0]) < 2:
+        return None
+    x, y = points[0][0], points[0][1]
+    if x is None or y is None or not (math.isfinite(x) and math.isfinite(y)):
+        return None
+
+    confidence = _attribute(keypoint, "heat")
+    if confidence is None and keypoint.confidence:
+        confidence = keypoint.confidence[0]
+    if confidence is not None and not math.isfinite(float(confidence)):
+        confidence = None
+
+    return _PredictedPoint(
+        keypoint_id=keypoint.id,
+        label=keypoint.label,
+        xy=(float(x), float(y)),
+        input_point=_attribute(keypoint, "input_point"),
+        input_size=_attribute(keypoint, "input_size"),
+        confidence=None if confidence is None else float(confidence),
+    )
+
+
+def _component_key(component: str) -> str:
+    return re.sub(r"\W+", "_", str(component)).strip("_") or "component"
+
+
+def _select_points(
+    prediction: Optional[fol.Keypoints], frame_class: str, use_components: bool
+) -> tuple[Optional[_PredictedPoint], dict[str, _PredictedPoint]]:
+    """Returns the final point and the first point of each decomposition component.
+
+    With ``component`` attributes, the final point is the ``"final"`` keypoint whose label
+    equals the frame's class (else the first ``"final"`` keypoint). Keypoints without
+    ``component`` attributes (other models) use the first point of the first keypoint.
+    """
+    if prediction is None or not getattr(prediction, "keypoints", None):
+        return None, {}
+
+    finals: list[_PredictedPoint] = []
+    components: dict[str, _PredictedPoint] = {}
+    plain: list[_PredictedPoint] = []
+    for keypoint in prediction.keypoints:
+        point = _parse_keypoint(keypoint)
+        if point is None:
+            continue
+        component = _attribute(keypoint, "component")
+        if component is None:
+            plain.append(point)
+        elif component == FINAL_COMPONENT:
+            finals.append(point)
+        elif use_components:
+            components.setdefault(_component_key(component), point)
+
+    final = None
+    if finals:
+        final = next((p for p in finals if p.label == frame_class), finals[0])
+    elif plain:
+        final = plain[0]
+    elif components:
+        final = components.get("action") or next(iter(components.values()))
+
+    return final, components
+
+
+# --------------------------------------------------------------------------------------
+# FiftyOne evaluation classes
+# --------------------------------------------------------------------------------------
+
+
+class PointingGameEvaluationConfig(foud.DetectionEvaluationConfig):
+    """Configuration of a pointing-game evaluation.
+
+    Args:
+        pred_field: the predicted :class:`fiftyone.core.labels.Keypoints` field
+            (``"frames.<name>"`` for frame-level fields of video collections)
+        gt_field: the ground-truth :class:`fiftyone.core.labels.Detections` field
+        box_mode ("any"): ``"any"`` or ``"union"``
+        protocol ("paper"): ``"paper"`` or ``"normalized"``
+        components (True): whether to score the ``action``/``verb``/``object`` points too
+        frame_fields (False): whether the written fields live on the frames of the root
+            video dataset (frame-level runs and runs on ``to_frames()`` views)
+        component_names (None): the component field keys written by the run
+        iou (None): unused, kept for compatibility with detection evaluations
+        classwise (None): unused, kept for compatibility with detection evaluations
+        custom_metrics (None): optional custom metrics (see FiftyOne's evaluation docs)
+    """
+
+    def __init__(
+        self,
+        pred_field,
+        gt_field,
+        box_mode="any",
+        protocol="paper",
+        components=True,
+        frame_fields=False,
+        component_names=None,
+        iou=None,
+        classwise=None,
+        custom_metrics=None,
+        **kwargs,
+    ):
+        super().__init__(
+            pred_field,
+            gt_field,
+            iou=iou,
+            classwise=classwise,
+            custom_metrics=custom_metrics,
+            **kwargs,
+        )
+        _check_choice("box_mode", box_mode, BOX_MODES)
+        _check_choice("protocol", protocol, PROTOCOLS)
+        self.box_mode = box_mode
+        self.protocol = protocol
+        self.components = bool(components)
+        self.frame_fields = bool(frame_fields)
+        self.component_names = list(component_names or [])
+
+    @property
+    def method(self):
+        return METHOD_NAME
+
+
+class PointingGameEvaluation(foud.DetectionEvaluation):
+    """Pointing-game evaluation method (see :func:`evaluate_pointing_game`).
+
+    Args:
+        config: a :class:`PointingGameEvaluationConfig`
+    """
+
+    def evaluate(self, doc, eval_key=None):
+        """Scores one frame or sample document.
+
+        Returns detection-style ``(gt_label, pred_label, iou, confidence, gt_id, pred_id)``
+        matches: one true positive for a hit; a false negative (plus a false positive when a
+        point was predicted) for a miss; nothing for a document without ground truth.
+        """
+        pred_name = _leaf(self.config.pred_field)
+        gt_name = _leaf(self.config.gt_field)
+        outcome = _score_frame(doc[pred_name], doc[gt_name], self.config)
+        return [] if outcome is None else outcome.matches()
+
+    def generate_results(
+        self, samples, matches, eval_key=None, classes=None, missing=None, progress=None
+    ):
+        return PointingGameResults(
+            samples, self.config, eval_key, matches, classes=classes, missing=missing, backend=self
+        )
+
+    # -- fields ---------------------------------------------------------------------
+
+    def _root_pred_path(self) -> str:
+        pred = self.config.pred_field
+        if self.config.frame_fields and not pred.startswith("frames."):
+            return "frames." + pred
+        return pred
+
+    def _document_field_names(self, eval_key: str) -> list[str]:
+        names = ["%s_hit" % eval_key, "%s_distance" % eval_key]
+        names += ["%s_%s_hit" % (eval_key, c) for c in self.config.component_names]
+        return names
+
+    def _summary_field_names(self, eval_key: str) -> list[str]:
+        if self.config.pred_field.startswith("frames."):
+            return ["%s_num_hits" % eval_key, "%s_num_misses" % eval_key]
+        return []
+
+    def get_fields(self, samples, eval_key, include_custom_metrics=True):
+        """Returns the fields written by the run, as paths of the root dataset."""
+        prefix = "frames." if self.config.frame_fields else ""
+        fields = [prefix + name for name in self._document_field_names(eval_key)]
+        fields.append("%s.keypoints.%s" % (self._root_pred_path(), eval_key))
+        fields += self._summary_field_names(eval_key)
+        if include_custom_metrics:
+            fields += self.get_custom_metric_fields(samples, eval_key)
+        return fields
+
+    def rename(self, samples, eval_key, new_eval_key):
+        old = self.get_fields(samples, eval_key, include_custom_metrics=False)
+        new = self.get_fields(samples, new_eval_key, include_custom_metrics=False)
+        for dataset, mapping in _per_dataset(samples, dict(zip(old, new))):
+            mapping = {k: v for k, v in mapping.items() if dataset.get_field(k) is not None}
+            sample_fields, frame_fields = fou.split_frame_fields(mapping)
+            if sample_fields:
+                dataset.rename_sample_fields(sample_fields)
+            if frame_fields:
+                dataset.rename_frame_fields(frame_fields)
+        self.rename_custom_metrics(samples, eval_key, new_eval_key)
+        samples._rename_sidebar_group(eval_key, new_eval_key)
+
+    def cleanup(self, samples, eval_key):
+        fields = self.get_fields(samples, eval_key, include_custom_metrics=False)
+        for dataset, paths in _per_dataset(samples, {f: f for f in fields}):
+            paths = [p for p in paths if dataset.get_field(p) is not None]
+            sample_fields, frame_fields = fou.split_frame_fields(paths)
+            if sample_fields:
+                dataset.delete_sample_fields(sample_fields, error_level=1)
+            if frame_fields:
+                dataset.delete_frame_fields(frame_fields, error_level=1)
+        self.cleanup_custom_metrics(samples, eval_key)
+        samples._delete_empty_sidebar_group(eval_key)
+
+    def _validate_run(self, samples, eval_key, existing_info):
+        super()._validate_run(samples, eval_key, existing_info)
+        self._validate_fields_match(eval_key, "frame_fields", existing_info)
+
+
+def _leaf(path: str) -> str:
+    return path[len("frames.") :] if path.startswith("frames.") else path
+
+
+def _per_dataset(samples, mapping: dict[str, str]):
+    """Yields ``(dataset, mapping)`` pairs: root-dataset paths, plus the same fields as
+    sample fields of the generated dataset behind a ``to_frames()`` view."""
+    root = samples._root_dataset
+    yield root, dict(mapping)
+    generated = samples._dataset
+    if generated is not root and getattr(generated, "_is_frames", False):
+        stripped = {
+            _leaf(k): _leaf(v) for k, v in mapping.items() if k.startswith("frames.")
+        }
+        yield generated, stripped
+
+
+# --------------------------------------------------------------------------------------
+# Per-frame scoring
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _FrameOutcome:
+    frame_class: str
+    hit: bool
+    distance: Optional[float]
+    gt_id: str
+    final: Optional[_PredictedPoint]
+    component_hits: dict[str, bool]
+    used_fallback: bool
+
+    def matches(self) -> list[tuple]:
+        confidence = self.final.confidence if self.final is not None else None
+        pred_id = self.final.keypoint_id if self.final is not None else None
+        if self.hit:
+            return [(self.frame_class, self.frame_class, None, confidence, self.gt_id, pred_id)]
+        out = [(self.frame_class, None, None, None, self.gt_id, None)]
+        if self.final is not None:
+            out.append((None, self.frame_class, None, confidence, None, pred_id))
+        return out
+
+
+def _score_frame(prediction, ground_truth, config: PointingGameEvaluationConfig):
+    detections = getattr(ground_truth, "detections", None) or []
+    boxes = [d for d in detections if d.bounding_box is not None and len(d.bounding_box) == 4]
+    if not boxes:
+        return None
+
+    frame_class = boxes[0].label if boxes[0].label is not None else UNLABELED_CLASS
+    final, components = _select_points(prediction, frame_class, config.components)
+    rects = [d.bounding_box for d in boxes]
+
+    def score(point: _PredictedPoint) -> PointScore:
+        return score_point(
+            point.xy,
+            rects,
+            box_mode=config.box_mode,
+            protocol=config.protocol,
+            input_point=point.input_point,
+            input_size=point.input_size,
+        )
+
+    component_hits = {name: score(point).hit for name, point in components.items()}
+    if final is None:
+        return _FrameOutcome(frame_class, False, None, boxes[0].id, None, component_hits, False)
+
+    result = score(final)
+    gt_id = boxes[0].id if config.box_mode == "union" else boxes[result.box_index].id
+    fallback = config.protocol == "paper" and not result.used_pixels
+    return _FrameOutcome(
+        frame_class, result.hit, result.distance, gt_id, final, component_hits, fallback
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupAccuracy:
+    """Pointing accuracy of a group of frames (one class, one component, ...)."""
+
+    accuracy: float
+    num_hits: int
+    count: int
+
+
+class PointingGameResults(foud.DetectionResults):
+    """Results of a pointing-game evaluation.
+
+    Besides the detection-style matches that FiftyOne's Model Evaluation panel reads (a hit
+    is a true positive; a miss is a false negative, plus a false positive when a point was
+    predicted, so ``recall`` equals the pointing accuracy), it keeps one record per
+    evaluated frame (or image): its ID, the video sample ID, the frame number, its class,
+    the hit, the distance and the component hits.
+
+    Args:
+        samples: the evaluated collection
+        config: the :class:`PointingGameEvaluationConfig`
+        eval_key: the evaluation key
+        matches: detection-style matches (see :meth:`PointingGameEvaluation.evaluate`)
+        frame_ids (None): IDs of the evaluated frames (sample IDs for images and frame views)
+        sample_ids (None): IDs of the samples holding them (video IDs for frames)
+        frame_numbers (None): frame numbers (None for images)
+        frame_classes (None): class of each evaluated frame (label of its first box)
+        hits (None): whether each final point hit
+        distances (None): normalised distances (None where no point was predicted)
+        component_hits (None): component key -> per-frame hits
+        num_protocol_fallbacks (0): points scored in normalised coordinates because the
+            ``"paper"`` protocol lacked ``input_point``/``input_size``
+        classes (None): the list of classes
+        missing (None): the label used for unmatched entries
+        custom_metrics (None): custom metrics
+        backend (None): a :class:`PointingGameEvaluation`
+    """
+
+    def __init__(
+        self,
+        samples,
+        config,
+        eval_key,
+        matches,
+        frame_ids=None,
+        sample_ids=None,
+        frame_numbers=None,
+        frame_classes=None,
+        hits=None,
+        distances=None,
+        component_hits=None,
+        num_protocol_fallbacks=0,
+        classes=None,
+        missing=None,
+        custom_metrics=None,
+        backend=None,
+    ):
+        super().__init__(
+            samples,
+            config,
+            eval_key,
+            matches,
+            classes=classes,
+            missing=missing,
+            custom_metrics=custom_metrics,
+            backend=backend,
+        )
+        self.frame_ids = list(frame_ids or [])
+        self.sample_ids = list(sample_ids or [])
+        self.frame_numbers = list(frame_numbers or [])
+        self.frame_classes = list(frame_classes or [])
+        self.hits = [bool(h) for h in (hits or [])]
+        self.distances = list(distances or [])
+        self.component_hits = {k: [bool(h) for h in v] for k, v in (component_hits or {}).items()}
+        self.num_protocol_fallbacks = int(num_protocol_fallbacks)
+
+    # -- numbers --------------------------------------------------------------------
+
+    @property
+    def num_evaluated(self) -> int:
+        """Number of evaluated frames (frames or images with ground truth)."""
+        return len(self.hits)
+
+    @property
+    def num_hits(self) -> int:
+        """Number of frames whose final point hit."""
+        return int(sum(self.hits))
+
+    @property
+    def num_misses(self) -> int:
+        """Number of evaluated frames whose final point missed (or that had none)."""
+        return self.num_evaluated - self.num_hits
+
+    @property
+    def num_without_prediction(self) -> int:
+        """Number of evaluated frames without a predicted point (counted as misses)."""
+        return sum(1 for d in self.distances if d is None)
+
+    @property
+    def accuracy(self) -> float:
+        """Pointing accuracy: hits / evaluated frames (0 when nothing was evaluated)."""
+        return self.num_hits / self.num_evaluated if self.num_evaluated else 0.0
+
+    @property
+    def per_class(self) -> dict[str, GroupAccuracy]:
+        """Class -> :class:`GroupAccuracy`, sorted by class name."""
+        counts: dict[str, list[int]] = {}
+        for frame_class, hit in zip(self.frame_classes, self.hits):
+            entry = counts.setdefault(frame_class, [0, 0])
+            entry[0] += int(hit)
+            entry[1] += 1
+        return {
+            c: GroupAccuracy(accuracy=h / n, num_hits=h, count=n)
+            for c, (h, n) in sorted(counts.items())
+        }
+
+    @property
+    def per_component(self) -> dict[str, float]:
+        """Component (``action``, ``verb``, ``object``, ...) -> accuracy over all evaluated
+        frames (a frame without that component's point counts as a miss)."""
+        n = self.num_evaluated
+        return {c: (sum(h) / n if n else 0.0) for c, h in self.component_hits.items()}
+
+    def metrics(self, classes=None, average="micro", beta=1.0) -> dict:
+        """Returns the metrics of the run.
+
+        ``accuracy`` is the pointing accuracy (computed from the matches, so it honours
+        :meth:`use_subset`); ``precision``/``recall``/``fscore``/``support`` are the
+        detection-style numbers the Model Evaluation panel shows; ``num_evaluated``,
+        ``num_hits``, ``num_without_prediction`` and ``<component>_accuracy`` follow.
+        """
+        metrics = super().metrics(classes=classes, average=average, beta=beta)
+        evaluated = self.ytrue != self.missing
+        num_evaluated = int(np.count_nonzero(evaluated))
+        num_hits = int(np.count_nonzero(evaluated & (self.ytrue == self.ypred)))
+        metrics["accuracy"] = num_hits / num_evaluated if num_evaluated else 0.0
+        metrics["num_evaluated"] = num_evaluated
+        metrics["num_hits"] = num_hits
+        if not self.has_subset:
+            metrics["num_without_prediction"] = self.num_without_prediction
+            for component, accuracy in self.per_component.items():
+                metrics["%s_accuracy" % component] = accuracy
+        return metrics
+
+    def report_str(self, digits: int = 3) -> str:
+        """Returns the per-class / per-component table as text."""
+        rows = [(c, g.count, g.num_hits, g.accuracy) for c, g in self.per_class.items()]
+        rows.append(("overall", self.num_evaluated, self.num_hits, self.accuracy))
+        lines = _table(["class", "frames", "hits", "accuracy"], rows, digits)
+        if self.component_hits:
+            lines.append("")
+            comp_rows = [
+                (c, self.num_evaluated, sum(self.component_hits[c]), a)
+                for c, a in self.per_component.items()
+            ]
+            lines += _table(["component", "frames", "hits", "accuracy"], comp_rows, digits)
+        if self.num_without_prediction:
+            lines.append("")
+            lines.append("%d evaluated frame(s) had no predicted point" % self.num_without_prediction)
+        return "\n".join(lines)
+
+    def print_report(self, classes=None, digits: int = 3) -> None:
+        """Prints :meth:`report_str` (``classes`` is accepted for API compatibility)."""
+        print(self.report_str(digits=digits))
+
+    # -- views ----------------------------------------------------------------------
+
+    def misses_view(self, samples=None, label: Optional[str] = None):
+        """Returns a view of the missed frames.
+
+        On video collections the result keeps only videos with a miss and only their missed
+        frames; on images / frame views the missed samples are sorted by distance, worst
+        first (frames without a prediction last).
+
+        Args:
+            samples (None): the collection to filter (defaults to the evaluated view)
+            label (None): only frames whose ground truth contains a box of this class
+        """
+        return _outcome_view(self, samples, label, hit=False)
+
+    def hits_view(self, samples=None, label: Optional[str] = None):
+        """Returns a view of the frames whose final point hit (see :meth:`misses_view`)."""
+        return _outcome_view(self, samples, label, hit=True)
+
+    # -- serialisation --------------------------------------------------------------
+
+    @classmethod
+    def _from_dict(cls, d, samples, config, eval_key, **kwargs):
+        ytrue = d.get("ytrue", [])
+        n = len(ytrue)
+
+        def column(name):
+            value = d.get(name)
+            return value if value is not None else [None] * n
+
+        matches = list(
+            zip(
+                ytrue,
+                column("ypred"),
+                column("ious"),
+                column("confs"),
+                column("ytrue_ids"),
+                column("ypred_ids"),
+            )
+        )
+        return cls(
+            samples,
+            config,
+            eval_key,
+            matches,
+            frame_ids=d.get("frame_ids"),
+            sample_ids=d.get("sample_ids"),
+            frame_numbers=d.get("frame_numbers"),
+            frame_classes=d.get("frame_classes"),
+            hits=d.get("hits"),
+            distances=d.get("distances"),
+            component_hits=d.get("component_hits"),
+            num_protocol_fallbacks=d.get("num_protocol_fallbacks", 0),
+            classes=d.get("classes"),
+            missing=d.get("missing"),
+            custom_metrics=d.get("custom_metrics"),
+            **kwargs,
+        )
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], digits: int) -> list[str]:
+    def fmt(v):
+        if isinstance(v, float):
+            return "%.*f" % (digits, v)
+        return "-" if v is None else str(v)
+
+    cells = [list(map(str, header))] + [[fmt(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = []
+    for i, row in enumerate(cells):
+        parts = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        lines.append("  ".join(parts).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def _hit_field_path(samples, eval_key: str, suffix: str = "hit") -> tuple[str, bool]:
+    """Returns the field name of ``<eval_key>_<suffix>`` in ``samples`` and whether it is a
+    frame field."""
+    name = "%s_%s" % (eval_key, suffix)
+    if samples._has_frame_fields() and samples.get_field("frames." + name) is not None:
+        return name, True
+    if samples.get_field(name) is not None:
+        return name, False
+    raise ValueError(
+        "The collection has no field '%s' (nor 'frames.%s'); run "
+        "evaluate_pointing_game(..., eval_key=%r) on it first" % (name, name, eval_key)
+    )
+
+
+def _outcome_view(results: PointingGameResults, samples, label, hit: bool):
+    if results.key is None:
+        raise ValueError(
+            "These results were computed with eval_key=None, so nothing was stored on the "
+            "samples; re-run evaluate_pointing_game() with an eval_key to build views"
+        )
+    samples = results.samples if samples is None else samples
+    name, is_frames = _hit_field_path(samples, results.key)
+    expr = F(name) == hit
+    if label is not None:
+        gt = _leaf(results.config.gt_field)
+        expr = expr & (F(gt + ".detections").filter(F("label") == label).length() > 0)
+    if is_frames:
+        return samples.match_frames(expr)
+    view = samples.match(expr)
+    if not hit:
+        view = view.sort_by("%s_distance" % results.key, reverse=True)
+    return view
+
+
+# --------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------
+
+
+def _resolve_field(samples, name: str, what: str) -> str:
+    is_video = samples._has_frame_fields()
+    if name.startswith("frames.") and not is_video:
+        raise ValueError(
+            "%s field '%s' is a frame field, but the collection has no frames (media type "
+            "'%s'); pass the field name without 'frames.'" % (what, name, samples.media_type)
+        )
+    if (
+        is_video
+        and not name.startswith("frames.")
+        and samples.get_field(name) is None
+        and samples.get_field("frames." + name) is not None
+    ):
+        name = "frames." + name
+    if samples.get_field(name) is None:
+        raise ValueError(
+            "The collection has no %s field '%s'; check the name (frame fields of videos can "
+            "be given as 'frames.<name>' or '<name>')" % (what, name)
+        )
+    return name
+
+
+def _check_label_type(samples, name: str, expected: type, what: str) -> None:
+    try:
+        label_type = samples._get_label_field_type(name)
+    except ValueError:
+        label_type = None
+    if label_type is None or not issubclass(label_type, expected):
+        raise ValueError(
+            "The %s field '%s' must hold %s labels, but it holds %s"
+            % (what, name, expected.__name__, getattr(label_type, "__name__", label_type))
+        )
+
+
+@dataclasses.dataclass
+class _Record:
+    frame_id: str
+    sample_id: str
+    frame_number: Optional[int]
+    outcome: _FrameOutcome
+
+
+def _collect(samples, pred_field: str, gt_field: str, config) -> list[_Record]:
+    records: list[_Record] = []
+    if pred_field.startswith("frames."):
+        sample_ids, frame_ids, frame_numbers, preds, gts = samples.values(
+            ["id", "frames.id", "frames.frame_number", pred_field, gt_field]
+        )
+        for sid, fids, fns, fpreds, fgts in zip(sample_ids, frame_ids, frame_numbers, preds, gts):
+            for fid, fn, pred, gt in zip(fids or [], fns or [], fpreds or [], fgts or []):
+                outcome = _score_frame(pred, gt, config)
+                if outcome is not None:
+                    records.append(_Record(fid, sid, fn, outcome))
+        return records
+
+    if samples._dataset._is_frames:
+        ids, sample_ids, frame_numbers, preds, gts = samples.values(
+            ["id", "sample_id", "frame_number", pred_field, gt_field]
+        )
+    else:
+        ids, preds, gts = samples.values(["id", pred_field, gt_field])
+        sample_ids, frame_numbers = ids, [None] * len(ids)
+
+    for fid, sid, fn, pred, gt in zip(ids, sample_ids, frame_numbers, preds, gts):
+        outcome = _score_frame(pred, gt, config)
+        if outcome is not None:
+            records.append(_Record(fid, sid, fn, outcome))
+    return records
+
+
+def _declare_fields(samples, config: PointingGameEvaluationConfig, eval_key: str) -> None:
+    doc_fields = {
+        "%s_hit" % eval_key: fof.BooleanField,
+        "%s_distance" % eval_key: fof.FloatField,
+    }
+    for component in config.component_names:
+        doc_fields["%s_%s_hit" % (eval_key, component)] = fof.BooleanField
+    label_attr = "%s.keypoints.%s" % (_leaf(config.pred_field), eval_key)
+
+    dataset = samples._dataset
+    root = samples._root_dataset
+    if config.pred_field.startswith("frames."):
+        for name, ftype in doc_fields.items():
+            dataset.add_frame_field(name, ftype)
+        dataset.add_frame_field(label_attr, fof.StringField)
+        dataset.add_sample_field("%s_num_hits" % eval_key, fof.IntField)
+        dataset.add_sample_field("%s_num_misses" % eval_key, fof.IntField)
+        return
+
+    for name, ftype in doc_fields.items():
+        dataset.add_sample_field(name, ftype)
+    dataset.add_sample_field(label_attr, fof.StringField)
+    if root is not dataset and config.frame_fields:
+        # to_frames() view: the fields are synced to the frames of the source videos
+        for name, ftype in doc_fields.items():
+            root.add_frame_field(name, ftype)
+        root.add_frame_field(label_attr, fof.StringField)
+
+
+def _write_fields(samples, config, eval_key: str, records: list[_Record], progress) -> None:
+    frame_level = config.pred_field.startswith("frames.")
+    prefix = "frames." if frame_level else ""
+    key_field = "frames.id" if frame_level else "id"
+
+    def write(name, values):
+        if values:
+            samples.set_values(prefix + name, values, key_field=key_field, progress=progress)
+
+    write("%s_hit" % eval_key, {r.frame_id: r.outcome.hit for r in records})
+    write("%s_distance" % eval_key, {r.frame_id: r.outcome.distance for r in records})
+    for component in config.component_names:
+        write(
+            "%s_%s_hit" % (eval_key, component),
+            {r.frame_id: bool(r.outcome.component_hits.get(component, False)) for r in records},
+        )
+
+    label_values = [
+        {
+            "sample_id": r.frame_id if not frame_level else r.sample_id,
+            "frame_id": r.frame_id,
+            "label_id": r.outcome.final.keypoint_id,
+            "value": HIT if r.outcome.hit else MISS,
+        }
+        for r in records
+        if r.outcome.final is not None
+    ]
+    if label_values:
+        samples.set_label_values(
+            "%s.keypoints.%s" % (config.pred_field, eval_key), label_values, progress=progress
+        )
+
+    if frame_level:
+        num_hits: dict[str, int] = {}
+        num_misses: dict[str, int] = {}
+        for r in records:
+            num_hits[r.sample_id] = num_hits.get(r.sample_id, 0) + int(r.outcome.hit)
+            num_misses[r.sample_id] = num_misses.get(r.sample_id, 0) + int(not r.outcome.hit)
+        for name, values in (("num_hits", num_hits), ("num_misses", num_misses)):
+            samples.set_values("%s_%s" % (eval_key, name), values, key_field="id", progress=progress)
+
+
+def evaluate_pointing_game(
+    samples,
+    pred_field: str,
+    gt_field: str,
+    eval_key: Optional[str] = "pointing",
+    box_mode: str = "any",
+    protocol: str = "paper",
+    components: bool = True,
+    progress=None,
+) -> PointingGameResults:
+    """Runs the pointing game on a video dataset, a ``to_frames()`` view or an image dataset.
+
+    Args:
+        samples: a :class:`fiftyone.core.collections.SampleCollection`
+        pred_field: the predicted :class:`fiftyone.core.labels.Keypoints` field; on video
+            collections ``"frames.<name>"`` or ``"<name>"``
+        gt_field: the ground-truth :class:`fiftyone.core.labels.Detections` field (same level)
+        eval_key ("pointing"): the evaluation key; None computes the results without
+            storing anything on the dataset
+        box_mode ("any"): ``"any"`` (hit on any box of the frame) or ``"union"`` (the
+            smallest box enclosing all boxes of the frame)
+        protocol ("paper"): ``"paper"`` (integer ``input_point`` against boxes rounded into
+            the input frame) or ``"normalized"`` (normalised point against normalised boxes);
+            both include the borders
+        components (True): also score the ``action``/``verb``/``object`` points
+        progress (None): whether to render progress bars (True/False), the FiftyOne default
+            (None), or a progress callback
+
+    Returns:
+        a :class:`PointingGameResults`
+    """
+    _check_choice("box_mode", box_mode, BOX_MODES)
+    _check_choice("protocol", protocol, PROTOCOLS)
+    fov.validate_non_grouped_collection(samples)
+
+    pred_field = _resolve_field(samples, pred_field, "prediction")
+    gt_field = _resolve_field(samples, gt_field, "ground-truth")
+    if pred_field.startswith("frames.") != gt_field.startswith("frames."):
+        raise ValueError(
+            "The prediction field '%s' and the ground-truth field '%s' must both be frame "
+            "fields or both sample fields" % (pred_field, gt_field)
+        )
+    _check_label_type(samples, pred_field, fol.Keypoints, "prediction")
+    _check_label_type(samples, gt_field, fol.Detections, "ground-truth")
+
+    frame_fields = pred_field.startswith("frames.") or bool(
+        getattr(samples._dataset, "_is_frames", False)
+    )
+    config = PointingGameEvaluationConfig(
+        pred_field,
+        gt_field,
+        box_mode=box_mode,
+        protocol=protocol,
+        components=components,
+        frame_fields=frame_fields,
+    )
+    method = config.build()
+    method.ensure_requirements()
+    method.register_run(samples, eval_key)
+
+    logger.info("Evaluating pointing game on '%s' against '%s'...", pred_field, gt_field)
+    records = _collect(samples, pred_field, gt_field, config)
+
+    component_names = sorted({c for r in records for c in r.outcome.component_hits})
+    config.component_names = component_names
+    num_fallbacks = sum(1 for r in records if r.outcome.used_fallback)
+    if num_fallbacks:
+        logger.warning(
+            "%d evaluated point(s) have no input_point/input_size, so the 'paper' protocol "
+            "compared them in normalised coordinates",
+            num_fallbacks,
+        )
+
+    if eval_key is not None:
+        method.update_run_config(samples, eval_key, config)
+        _declare_fields(samples, config, eval_key)
+        _write_fields(samples, config, eval_key, records, progress)
+
+    matches = [m for r in records for m in r.outcome.matches()]
+    results = PointingGameResults(
+        samples,
+        config,
+        eval_key,
+        matches,
+        frame_ids=[r.frame_id for r in records],
+        sample_ids=[r.sample_id for r in records],
+        frame_numbers=[r.frame_number for r in records],
+        frame_classes=[r.outcome.frame_class for r in records],
+        hits=[r.outcome.hit for r in records],
+        distances=[r.outcome.distance for r in records],
+        component_hits={
+            c: [bool(r.outcome.component_hits.get(c, False)) for r in records]
+            for c in component_names
+        },
+        num_protocol_fallbacks=num_fallbacks,
+        backend=method,
+    )
+    method.compute_custom_metrics(samples, eval_key, results)
+
+    if eval_key is not None:
+        method.save_run_results(samples, eval_key, results)
+        if not frame_fields:
+            method.add_fields_to_sidebar_group(samples, eval_key, omit_fields=(pred_field, gt_field))
+
+    logger.info(
+        "Pointing game: %d/%d hits (accuracy %.4f)",
+        results.num_hits,
+        results.num_evaluated,
+        results.accuracy,
+    )
+    return results
+
+
+# --------------------------------------------------------------------------------------
+# Comparing runs
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class ComparisonResults:
+    """Side-by-side numbers of several pointing-game runs on the same collection.
+
+    Args:
+        eval_keys: the compared evaluation keys, in order
+        accuracy: eval key -> overall accuracy
+        num_evaluated: eval key -> number of evaluated frames
+        per_class: class -> eval key -> :class:`GroupAccuracy` (None where the run did not
+            evaluate that class)
+        per_component: component -> eval key -> accuracy (None where absent)
+        num_common: frames evaluated by every run
+        num_disagreements: common frames on which the runs do not all agree
+        exclusive_hits: eval key -> common frames that this run hit and another run missed
+        samples: the collection the comparison was made on
+    """
+
+    eval_keys: list[str]
+    accuracy: dict[str, float]
+    num_evaluated: dict[str, int]
+    per_class: dict[str, dict[str, Optional[GroupAccuracy]]]
+    per_component: dict[str, dict[str, Optional[float]]]
+    num_common: int
+    num_disagreements: int
+    exclusive_hits: dict[str, int]
+    samples: Any = dataclasses.field(repr=False, default=None)
+
+    def report_str(self, digits: int = 3) -> str:
+        """Returns the side-by-side table (overall, per class, per component) as text."""
+
+        def fmt(group: Optional[GroupAccuracy]):
+            return "-" if group is None else "%.*f (%d)" % (digits, group.accuracy, group.count)
+
+        header = ["class"] + list(self.eval_keys)
+        rows = [
+            [c] + [fmt(by_key.get(k)) for k in self.eval_keys]
+            for c, by_key in self.per_class.items()
+        ]
+        rows.append(
+            ["overall"]
+            + [
+                "%.*f (%d)" % (digits, self.accuracy[k], self.num_evaluated[k])
+                for k in self.eval_keys
+            ]
+        )
+        lines = _table(header, rows, digits)
+        if self.per_component:
+            lines.append("")
+            comp_rows = [
+                [c] + [by_key.get(k) for k in self.eval_keys]
+                for c, by_key in self.per_component.items()
+            ]
+            lines += _table(["component"] + list(self.eval_keys), comp_rows, digits)
+        lines.append("")
+        lines.append(
+            "%d frame(s) evaluated by every run, %d with disagreeing outcomes"
+            % (self.num_common, self.num_disagreements)
+        )
+        for k in self.eval_keys:
+            lines.append("  hit only by '%s' (missed by another run): %d" % (k, self.exclusive_hits[k]))
+        return "\n".join(lines)
+
+    def print_report(self, digits: int = 3) -> None:
+        """Prints :meth:`report_str`."""
+        print(self.report_str(digits=digits))
+
+    def disagreements_view(self, samples=None):
+        """Returns the frames evaluated by every run on which the runs disagree (videos keep
+        only those frames)."""
+        samples = self.samples if samples is None else samples
+        names = []
+        is_frames = None
+        for key in self.eval_keys:
+            name, frames = _hit_field_path(samples, key)
+            if is_frames is not None and frames != is_frames:
+                raise ValueError(
+                    "The runs %s store their fields at different levels (frame vs sample); "
+                    "compare runs made on the same kind of collection" % self.eval_keys
+                )
+            names.append(name)
+            is_frames = frames
+        evaluated = functools.reduce(lambda a, b: a & b, [F(n) != None for n in names])
+        differ = functools.reduce(
+            lambda a, b: a | b, [F(names[0]) != F(n) for n in names[1:]]
+        )
+        expr = evaluated & differ
+        return samples.match_frames(expr) if is_frames else samples.match(expr)
+
+
+def compare_pointing_games(samples, eval_keys: Sequence[str]) -> ComparisonResults:
+    """Compares pointing-game runs stored on the same collection.
+
+    Args:
+        samples: the collection holding the runs (a dataset or a view of it)
+        eval_keys: two or more evaluation keys
+
+    Returns:
+        a :class:`ComparisonResults`
+    """
+    eval_keys = list(eval_keys)
+    if len(eval_keys) < 2:
+        raise ValueError("compare_pointing_games() needs at least two eval keys, got %s" % eval_keys)
+    if len(set(eval_keys)) != len(eval_keys):
+        raise ValueError("compare_pointing_games() got duplicate eval keys: %s" % eval_keys)
+
+    results: dict[str, PointingGameResults] = {}
+    for key in eval_keys:
+        if key not in samples.list_evaluations():
+            raise ValueError(
+                "No evaluation '%s' on this collection; available: %s"
+                % (key, samples.list_evaluations())
+            )
+        res = samples.load_evaluation_results(key)
+        if not isinstance(res, PointingGameResults):
+            raise ValueError(
+                "Evaluation '%s' is not a pointing-game run (method %r)"
+                % (key, samples.get_evaluation_info(key).config.method)
+            )
+        results[key] = res
+
+    classes = sorted({c for res in results.values() for c in res.per_class})
+    per_class = {c: {k: results[k].per_class.get(c) for k in eval_keys} for c in classes}
+    components = sorted({c for res in results.values() for c in res.component_hits})
+    per_component = {
+        c: {k: results[k].per_component.get(c) for k in eval_keys} for c in components
+    }
+
+    outcomes = [dict(zip(results[k].frame_ids, results[k].hits)) for k in eval_keys]
+    common = set(outcomes[0])
+    for o in outcomes[1:]:
+        common &= set(o)
+    num_disagreements = 0
+    exclusive_hits = {k: 0 for k in eval_keys}
+    for frame_id in common:
+        row = [o[frame_id] for o in outcomes]
+        if any(row) and not all(row):
+            num_disagreements += 1
+            for k, hit in zip(eval_keys, row):
+                exclusive_hits[k] += int(hit)
+
+    return ComparisonResults(
+        eval_keys=eval_keys,
+        accuracy={k: results[k].accuracy for k in eval_keys},
+        num_evaluated={k: results[k].num_evaluated for k in eval_keys},
+        per_class=per_class,
+        per_component=per_component,
+        num_common=len(common),
+        num_disagreements=num_disagreements,
+        exclusive_hits=exclusive_hits,
+        samples=samples,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Saved views
+# --------------------------------------------------------------------------------------
+
+
+def triage_view_names(eval_key: str, classes: Sequence[str] = ()) -> list[str]:
+    """Returns the saved-view names :func:`save_triage_views` uses:
+    ``"<eval_key>-misses"`` and ``"<eval_key>-misses-<class>"`` per class (a ``-2``,
+    ``-3``, ... suffix is added when two class names map to the same URL slug)."""
+    names = ["%s-misses" % eval_key]
+    slugs = {fou.to_slug(names[0])}
+    for c in classes:
+        base = "%s-misses-%s" % (eval_key, c)
+        name, n = base, 1
+        while fou.to_slug(name) in slugs:
+            n += 1
+            name = "%s-%d" % (base, n)
+        slugs.add(fou.to_slug(name))
+        names.append(name)
+    return names
+
+
+def save_triage_views(
+    dataset: fo.Dataset,
+    eval_key: str,
+    classes: Optional[Sequence[str]] = None,
+    overwrite: bool = True,
+) -> list[str]:
+    """Saves views of the misses of a pointing-game run on the dataset.
+
+    Creates ``"<eval_key>-misses"`` (all missed frames) and ``"<eval_key>-misses-<class>"``
+    for each class (see :func:`triage_view_names`).
+
+    Args:
+        dataset: the dataset holding the run
+        eval_key: the evaluation key
+        classes (None): the classes to save views for; by default every class with at
+            least one miss
+        overwrite (True): whether to replace saved views of the same names
+
+    Returns:
+        the names of the saved views, the overall one first
+    """
+    if not isinstance(dataset, fo.Dataset):
+        raise ValueError(
+            "save_triage_views() needs the dataset itself (saved views live on datasets), "
+            "got a %s; pass view._root_dataset or the fo.Dataset" % type(dataset).__name__
+        )
+    if eval_key not in dataset.list_evaluations():
+        raise ValueError(
+            "No evaluation '%s' on dataset '%s'; available: %s"
+            % (eval_key, dataset.name, dataset.list_evaluations())
+        )
+    results = dataset.load_evaluation_results(eval_key)
+    if not isinstance(results, PointingGameResults):
+        raise ValueError("Evaluation '%s' is not a pointing-game run" % eval_key)
+
+    if classes is None:
+        classes = [c for c, g in results.per_class.items() if g.num_hits < g.count]
+    classes = list(classes)
+    names = triage_view_names(eval_key, classes)
+    eval_view = dataset.load_evaluation_view(eval_key)
+
+    dataset.save_view(
+        names[0],
+        results.misses_view(eval_view),
+        description="Frames missed by pointing-game run '%s'" % eval_key,
+        overwrite=overwrite,
+    )
+    for name, c in zip(names[1:], classes):
+        dataset.save_view(
+            name,
+            results.misses_view(eval_view, label=c),
+            description="Frames of class '%s' missed by pointing-game run '%s'" % (c, eval_key),
+            overwrite=overwrite,
+        )
+    return names
