@@ -69,6 +69,11 @@ BOX_MODES = ("any", "union")
 PROTOCOLS = ("paper", "normalized")
 FINAL_COMPONENT = "final"
 UNLABELED_CLASS = "(unlabeled)"
+# keypoint attributes the run must not overwrite with its "hit"/"miss" attribute
+RESERVED_EVAL_KEYS = frozenset(
+    ["id", "tags", "label", "points", "confidence", "index", "attributes"]
+    + ["component", "prompt", "input_point", "input_size", "heat"]
+)
 HIT = "hit"
 MISS = "miss"
 
@@ -822,17 +827,19 @@ class _Record:
     outcome: _FrameOutcome
 
 
-def _collect(samples, pred_field: str, gt_field: str, config) -> list[_Record]:
+def _collect(samples, pred_field: str, gt_field: str, config, progress=None) -> list[_Record]:
     records: list[_Record] = []
     if pred_field.startswith("frames."):
         sample_ids, frame_ids, frame_numbers, preds, gts = samples.values(
             ["id", "frames.id", "frames.frame_number", pred_field, gt_field]
         )
-        for sid, fids, fns, fpreds, fgts in zip(sample_ids, frame_ids, frame_numbers, preds, gts):
-            for fid, fn, pred, gt in zip(fids or [], fns or [], fpreds or [], fgts or []):
-                outcome = _score_frame(pred, gt, config)
-                if outcome is not None:
-                    records.append(_Record(fid, sid, fn, outcome))
+        rows = zip(sample_ids, frame_ids, frame_numbers, preds, gts)
+        with fou.ProgressBar(total=len(sample_ids), progress=progress) as bar:
+            for sid, fids, fns, fpreds, fgts in bar(rows):
+                for fid, fn, pred, gt in zip(fids or [], fns or [], fpreds or [], fgts or []):
+                    outcome = _score_frame(pred, gt, config)
+                    if outcome is not None:
+                        records.append(_Record(fid, sid, fn, outcome))
         return records
 
     if samples._dataset._is_frames:
@@ -843,10 +850,12 @@ def _collect(samples, pred_field: str, gt_field: str, config) -> list[_Record]:
         ids, preds, gts = samples.values(["id", pred_field, gt_field])
         sample_ids, frame_numbers = ids, [None] * len(ids)
 
-    for fid, sid, fn, pred, gt in zip(ids, sample_ids, frame_numbers, preds, gts):
-        outcome = _score_frame(pred, gt, config)
-        if outcome is not None:
-            records.append(_Record(fid, sid, fn, outcome))
+    rows = zip(ids, sample_ids, frame_numbers, preds, gts)
+    with fou.ProgressBar(total=len(ids), progress=progress) as bar:
+        for fid, sid, fn, pred, gt in bar(rows):
+            outcome = _score_frame(pred, gt, config)
+            if outcome is not None:
+                records.append(_Record(fid, sid, fn, outcome))
     return records
 
 
@@ -879,14 +888,14 @@ def _declare_fields(samples, config: PointingGameEvaluationConfig, eval_key: str
         root.add_frame_field(label_attr, fof.StringField)
 
 
-def _write_fields(samples, config, eval_key: str, records: list[_Record], progress) -> None:
+def _write_fields(samples, config, eval_key: str, records: list[_Record]) -> None:
     frame_level = config.pred_field.startswith("frames.")
     prefix = "frames." if frame_level else ""
     key_field = "frames.id" if frame_level else "id"
 
     def write(name, values):
         if values:
-            samples.set_values(prefix + name, values, key_field=key_field, progress=progress)
+            samples.set_values(prefix + name, values, key_field=key_field, progress=False)
 
     write("%s_hit" % eval_key, {r.frame_id: r.outcome.hit for r in records})
     write("%s_distance" % eval_key, {r.frame_id: r.outcome.distance for r in records})
@@ -908,7 +917,7 @@ def _write_fields(samples, config, eval_key: str, records: list[_Record], progre
     ]
     if label_values:
         samples.set_label_values(
-            "%s.keypoints.%s" % (config.pred_field, eval_key), label_values, progress=progress
+            "%s.keypoints.%s" % (config.pred_field, eval_key), label_values, progress=False
         )
 
     if frame_level:
@@ -918,7 +927,7 @@ def _write_fields(samples, config, eval_key: str, records: list[_Record], progre
             num_hits[r.sample_id] = num_hits.get(r.sample_id, 0) + int(r.outcome.hit)
             num_misses[r.sample_id] = num_misses.get(r.sample_id, 0) + int(not r.outcome.hit)
         for name, values in (("num_hits", num_hits), ("num_misses", num_misses)):
-            samples.set_values("%s_%s" % (eval_key, name), values, key_field="id", progress=progress)
+            samples.set_values("%s_%s" % (eval_key, name), values, key_field="id", progress=False)
 
 
 def evaluate_pointing_game(
@@ -954,6 +963,11 @@ def evaluate_pointing_game(
     """
     _check_choice("box_mode", box_mode, BOX_MODES)
     _check_choice("protocol", protocol, PROTOCOLS)
+    if eval_key in RESERVED_EVAL_KEYS:
+        raise ValueError(
+            "eval_key %r would overwrite the keypoint attribute of the same name; choose "
+            "another key, e.g. 'pointing'" % eval_key
+        )
     fov.validate_non_grouped_collection(samples)
 
     pred_field = _resolve_field(samples, pred_field, "prediction")
@@ -982,7 +996,7 @@ def evaluate_pointing_game(
     method.register_run(samples, eval_key)
 
     logger.info("Evaluating pointing game on '%s' against '%s'...", pred_field, gt_field)
-    records = _collect(samples, pred_field, gt_field, config)
+    records = _collect(samples, pred_field, gt_field, config, progress=progress)
 
     component_names = sorted({c for r in records for c in r.outcome.component_hits})
     config.component_names = component_names
@@ -997,7 +1011,7 @@ def evaluate_pointing_game(
     if eval_key is not None:
         method.update_run_config(samples, eval_key, config)
         _declare_fields(samples, config, eval_key)
-        _write_fields(samples, config, eval_key, records, progress)
+        _write_fields(samples, config, eval_key, records)
 
     matches = [m for r in records for m in r.outcome.matches()]
     results = PointingGameResults(
@@ -1022,7 +1036,7 @@ def evaluate_pointing_game(
 
     if eval_key is not None:
         method.save_run_results(samples, eval_key, results)
-        if not frame_fields:
+        if pred_field.startswith("frames.") or not frame_fields:
             method.add_fields_to_sidebar_group(samples, eval_key, omit_fields=(pred_field, gt_field))
 
     logger.info(

@@ -267,6 +267,25 @@ def test_wrong_fields_are_reported(make_dataset):
     assert ds.list_evaluations() == []
 
 
+def test_reserved_eval_keys_are_rejected(make_dataset):
+    ds = build_image_dataset(make_dataset)
+    with pytest.raises(ValueError, match="keypoint attribute"):
+        evaluate_pointing_game(ds, "pred", "gt", eval_key="heat")
+    assert ds.count_values("pred.keypoints.heat") == {0.9: 16, None: 2}
+
+
+def test_progress_callback_and_per_document_evaluate(make_dataset):
+    ds = build_image_dataset(make_dataset)
+    calls = []
+    results = evaluate_pointing_game(ds, "pred", "gt", eval_key="pg", progress=calls.append)
+    assert calls and calls[-1].complete
+    method = results.backend
+    first = ds.sort_by("filepath").first()
+    (match,) = method.evaluate(first)
+    assert match[0] == match[1] == "crack eggs"
+    assert method.evaluate(ds.sort_by("filepath").skip(4).first()) == []  # no ground truth
+
+
 def test_results_without_eval_key_store_nothing(make_dataset):
     ds = build_image_dataset(make_dataset)
     fields_before = set(ds.get_field_schema())
@@ -325,6 +344,8 @@ def test_video_frame_fields(make_dataset):
     assert frame_values(ds, "pg_distance")[("v1.mp4", 5)] > 0
     assert frame_values(ds, "pg_object_hit")[("v1.mp4", 1)] is True
     ordered = ds.sort_by("filepath")
+    sidebar = {g.name: g.paths for g in ds.app_config.sidebar_groups or []}
+    assert sidebar["pg"] == ["pg_num_hits", "pg_num_misses"]
     assert ordered.values("pg_num_hits") == [1, 1]
     assert ordered.values("pg_num_misses") == [1, 1]
     assert ds.get_field("frames.pred.keypoints.pg") is not None
@@ -355,6 +376,8 @@ def test_frames_view(make_dataset):
     assert frame_values(ds, "pgf_hit")[("v1.mp4", 5)] is False
     assert frame_values(ds, "pred")[("v1.mp4", 1)].keypoints[0]["pgf"] == "hit"
     assert sorted(results.misses_view().values("frame_number")) == [4, 5]
+    assert save_triage_views(ds, "pgf")[0] == "pgf-misses"
+    assert sorted(ds.load_saved_view("pgf-misses").values("frame_number")) == [4, 5]
 
     ds.delete_evaluation("pgf")
     assert ds.get_field("frames.pgf_hit") is None
