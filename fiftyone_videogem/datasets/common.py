@@ -1,0 +1,633 @@
+"""Shared machinery of the benchmark importers.
+
+Each importer reads its benchmark's annotation files into a list of
+:class:`VideoAnnotations` (one per video, each holding
+:class:`FrameAnnotation` records with a time or a frame number, a box and an
+action) and hands them to :func:`build_dataset`, which
+
+* finds the video files (``<video_id>.mp4|.mkv|.webm|.avi`` anywhere below
+  ``videos_dir``, searched once),
+* probes each video with :func:`fiftyone_videogem.video.probe` for its real
+  frame rate, frame count and size,
+* turns annotation times into 1-based frame numbers with that frame rate
+  (the frame on screen at that time,
+  :func:`fiftyone_videogem.video.seconds_to_frame_number`),
+* normalises, clips and validates the boxes, and
+* writes one FiftyOne video sample per video with frame-level
+  :class:`fiftyone.core.labels.Detections` ground truth.
+
+Everything that could not be imported is counted in an :class:`ImportReport`
+instead of raising: missing and unreadable videos, annotations past a video's
+end, boxes that are empty after clipping.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import mimetypes
+import os
+import pickle
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Sequence
+
+import fiftyone as fo
+
+from fiftyone_videogem.video import VideoError, VideoInfo, probe, seconds_to_frame_number
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi")
+"""Video file extensions the importers look for, in order of preference."""
+
+DEFAULT_GT_FIELD = "gt"
+ACTION_FIELD = "action"
+ACTIONS_FIELD = "actions"
+PROMPT_PARSER_FIELD = "prompt_parser"
+VIDEO_ID_FIELD = "video_id"
+REPORT_INFO_KEY = "import_report"
+
+# annotation times within this many seconds of a video's end count as past it
+_TIME_EPS = 1e-6
+
+
+@dataclass
+class ImportReport:
+    """What an importer did, and what it could not import.
+
+    Stored as a dict in ``dataset.info["import_report"]``.
+
+    Attributes:
+        benchmark: the benchmark's short name (``"groundingyoutube"``, ...)
+        dataset_name: the FiftyOne dataset's name
+        annotations: the annotation file(s) that were read
+        videos_dir: the folder searched for videos
+        settings: the importer options that change the result
+        videos_annotated: videos with annotations (after any ``video_ids``
+            filter)
+        videos_imported: videos written to the dataset
+        frames_imported: annotated frames written to the dataset
+        boxes_read: ground-truth boxes of the videos that were processed
+        boxes_imported: ground-truth boxes written to the dataset
+        boxes_clipped: boxes that extended past the frame and were clipped
+            to it (they are imported)
+        boxes_dropped: boxes that were empty after clipping (degenerate or
+            entirely outside the frame) and were dropped
+        annotations_past_end: boxes dropped because their time is after the
+            end of the video
+        annotations_before_start: boxes dropped because their time is
+            negative (for example after a ``second_offset``)
+        annotations_unusable: boxes dropped for another reason (malformed
+            entries, no prompt for the frame, ...); see ``notes``
+        frames_with_several_actions: frames whose ground truth carries more
+            than one action label; the frame's ``action`` field holds the
+            first one
+        missing_videos: ids of annotated videos with no file in
+            ``videos_dir``
+        unreadable_videos: ``{video_id: error message}`` for files that could
+            not be probed
+        past_end: ``{video_id: {"times": [...], "duration": d}}`` for the
+            annotations past a video's end
+        size_mismatches: ``{video_id: {"annotation_size": [w, h],
+            "video_size": [w, h]}}`` where the annotations' pixel space and
+            the video file have different aspect ratios (boxes are still
+            normalised by the annotations' size)
+        details: benchmark-specific counters
+        notes: human-readable remarks
+    """
+
+    benchmark: str
+    dataset_name: str
+    annotations: list[str]
+    videos_dir: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    videos_annotated: int = 0
+    videos_imported: int = 0
+    frames_imported: int = 0
+    boxes_read: int = 0
+    boxes_imported: int = 0
+    boxes_clipped: int = 0
+    boxes_dropped: int = 0
+    annotations_past_end: int = 0
+    annotations_before_start: int = 0
+    annotations_unusable: int = 0
+    frames_with_several_actions: int = 0
+    missing_videos: list[str] = field(default_factory=list)
+    unreadable_videos: dict[str, str] = field(default_factory=dict)
+    past_end: dict[str, dict[str, Any]] = field(default_factory=dict)
+    size_mismatches: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the report as a JSON-serialisable dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ImportReport":
+        """Rebuilds a report from :meth:`to_dict` output (unknown keys are ignored)."""
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def summary(self) -> str:
+        """A one-paragraph summary for logs."""
+        parts = [
+            f"{self.benchmark}: imported {self.videos_imported} of {self.videos_annotated} annotated videos "
+            f"into dataset '{self.dataset_name}', {self.frames_imported} frames, "
+            f"{self.boxes_imported} of {self.boxes_read} boxes",
+        ]
+        if self.missing_videos:
+            parts.append(f"{len(self.missing_videos)} videos missing from '{self.videos_dir}'")
+        if self.unreadable_videos:
+            parts.append(f"{len(self.unreadable_videos)} videos unreadable")
+        if self.boxes_clipped:
+            parts.append(f"{self.boxes_clipped} boxes clipped to the frame")
+        if self.boxes_dropped:
+            parts.append(f"{self.boxes_dropped} boxes dropped as empty after clipping")
+        if self.annotations_past_end:
+            parts.append(f"{self.annotations_past_end} boxes past the video's end dropped")
+        if self.annotations_before_start:
+            parts.append(f"{self.annotations_before_start} boxes before the video's start dropped")
+        if self.annotations_unusable:
+            parts.append(f"{self.annotations_unusable} unusable annotations dropped")
+        if self.size_mismatches:
+            parts.append(f"{len(self.size_mismatches)} videos with a different aspect ratio than annotated")
+        return "; ".join(parts)
+
+
+@dataclass
+class FrameAnnotation:
+    """One ground-truth box of a benchmark, before it is placed in a video.
+
+    Give either ``time`` (seconds from the start of the video) or
+    ``frame_number`` (1-based, in the video's own frames).
+
+    Attributes:
+        box: ``[x1, y1, x2, y2]`` in the pixel space ``box_size``
+        action: the action text (the prompt) of this box
+        box_size: ``(width, height)`` of the space ``box`` is expressed in;
+            ``(1, 1)`` for normalised boxes; ``None`` to use the video's own
+            size (known after probing)
+        time: seconds from the start of the video
+        frame_number: 1-based frame number, used when ``time`` is None
+        attributes: extra attributes for the ground-truth detection
+        frame_fields: extra frame-level fields to set on the frame
+        parts: extra boxes for the ``parts`` field, as ``(label, box)`` in the
+            same space as ``box``
+    """
+
+    box: Sequence[float]
+    action: str
+    box_size: tuple[float, float] | None = None
+    time: float | None = None
+    frame_number: int | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    frame_fields: dict[str, Any] = field(default_factory=dict)
+    parts: list[tuple[str, Sequence[float]]] = field(default_factory=list)
+
+
+@dataclass
+class VideoAnnotations:
+    """All annotations of one video.
+
+    Attributes:
+        video_id: the benchmark's id of the video (the video file's stem)
+        frames: its boxes
+        action: the sample-level prompt; defaults to the most frequent action
+        sample_fields: extra sample-level fields
+        temporal: ``(label, first_time, last_time)`` action instances,
+            stored as ``TemporalDetections`` when the importer asks for them
+        box_size_resolver: optional callable ``(VideoInfo) -> (w, h) | None``
+            that picks the annotations' pixel space once the video is probed;
+            it overrides each frame's ``box_size``
+    """
+
+    video_id: str
+    frames: list[FrameAnnotation] = field(default_factory=list)
+    action: str | None = None
+    sample_fields: dict[str, Any] = field(default_factory=dict)
+    temporal: list[tuple[str, float, float]] = field(default_factory=list)
+    box_size_resolver: Any = None
+
+
+def index_videos(videos_dir: str | os.PathLike, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> dict[str, str]:
+    """Maps video ids (file stems) to paths for all videos below a folder.
+
+    The folder is walked once, recursively. When several files share a stem,
+    the extension earlier in ``extensions`` wins, then the shorter path.
+
+    Args:
+        videos_dir: the folder to search
+        extensions: accepted extensions (lower case, with the dot)
+
+    Returns:
+        ``{stem: absolute path}``
+
+    Raises:
+        NotADirectoryError: if ``videos_dir`` is not a folder
+    """
+    videos_dir = os.path.abspath(os.fspath(videos_dir))
+    if not os.path.isdir(videos_dir):
+        raise NotADirectoryError(
+            f"videos folder '{videos_dir}' does not exist or is not a folder; pass the folder that holds "
+            "the downloaded videos (named <video_id>.mp4/.mkv/.webm/.avi)"
+        )
+    rank = {ext: i for i, ext in enumerate(extensions)}
+    found: dict[str, tuple[int, int, str]] = {}
+    for root, dirs, files in os.walk(videos_dir, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            stem, ext = os.path.splitext(name)
+            ext = ext.lower()
+            if ext not in rank:
+                continue
+            path = os.path.join(root, name)
+            key = (rank[ext], len(path), path)
+            if stem not in found or key < found[stem]:
+                found[stem] = key
+    return {stem: key[2] for stem, key in found.items()}
+
+
+def frame_number_to_time(frame_number: int, frame_rate: float) -> float:
+    """The start time in seconds of 1-based frame ``frame_number``."""
+    return (frame_number - 1) / frame_rate
+
+
+@dataclass
+class BoxResult:
+    """A box converted to FiftyOne's normalised ``[x, y, w, h]``.
+
+    Attributes:
+        bounding_box: ``[x, y, w, h]`` in ``[0, 1]``, or None when the box
+            is empty after clipping
+        clipped: whether the box extended past the frame and was clipped
+    """
+
+    bounding_box: list[float] | None
+    clipped: bool
+
+
+def normalize_box(box: Sequence[float], size: tuple[float, float]) -> BoxResult:
+    """Converts a pixel box ``[x1, y1, x2, y2]`` to a clipped normalised ``[x, y, w, h]``.
+
+    The box is divided by ``size = (width, height)`` and clipped to
+    ``[0, 1]``. A box with any coordinate outside the frame counts as
+    clipped. A box with zero or negative width or height after clipping
+    (degenerate, or entirely outside the frame) gives ``bounding_box=None``.
+
+    Args:
+        box: ``[x1, y1, x2, y2]`` in the pixel space ``size``
+        size: ``(width, height)``; ``(1, 1)`` for boxes already normalised
+
+    Returns:
+        a :class:`BoxResult`
+    """
+    width, height = float(size[0]), float(size[1])
+    if width <= 0 or height <= 0:
+        raise ValueError(f"box space must have a positive size, got {size}")
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
+        return BoxResult(None, False)
+    nx1, ny1, nx2, ny2 = x1 / width, y1 / height, x2 / width, y2 / height
+    clipped = min(nx1, ny1, nx2, ny2) < 0.0 or max(nx1, nx2) > 1.0 or max(ny1, ny2) > 1.0
+    cx1, cy1 = min(max(nx1, 0.0), 1.0), min(max(ny1, 0.0), 1.0)
+    cx2, cy2 = min(max(nx2, 0.0), 1.0), min(max(ny2, 0.0), 1.0)
+    if cx2 <= cx1 or cy2 <= cy1:
+        return BoxResult(None, clipped)
+    return BoxResult([cx1, cy1, cx2 - cx1, cy2 - cy1], clipped)
+
+
+def enclosing_box(boxes: Iterable[Sequence[float]]) -> list[float]:
+    """The smallest ``[x1, y1, x2, y2]`` rectangle that contains all ``boxes``."""
+    boxes = [list(map(float, b)) for b in boxes]
+    if not boxes:
+        raise ValueError("enclosing_box needs at least one box")
+    return [
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    ]
+
+
+def most_common(values: Iterable[str]) -> str | None:
+    """The most frequent value, ties going to the first seen; None if empty."""
+    counts: collections.Counter[str] = collections.Counter()
+    order: dict[str, int] = {}
+    for v in values:
+        counts[v] += 1
+        order.setdefault(v, len(order))
+    if not counts:
+        return None
+    return max(counts, key=lambda v: (counts[v], -order[v]))
+
+
+def ordered_unique(values: Iterable[str]) -> list[str]:
+    """Distinct values in first-seen order."""
+    seen: dict[str, None] = {}
+    for v in values:
+        seen.setdefault(v, None)
+    return list(seen)
+
+
+# globals a benchmark pickle may reference: containers and numpy arrays, nothing that runs code
+_PICKLE_ALLOWED = {
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "list"),
+    ("builtins", "dict"),
+    ("builtins", "tuple"),
+    ("builtins", "complex"),
+    ("builtins", "slice"),
+    ("__builtin__", "set"),
+    ("__builtin__", "frozenset"),
+    ("_codecs", "encode"),  # bytes in protocol-2 pickles written by Python 3
+    ("collections", "OrderedDict"),
+    ("collections", "defaultdict"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+}
+
+
+class _AnnotationUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("__builtin__", "set"):
+            return set
+        if (module, name) == ("__builtin__", "frozenset"):
+            return frozenset
+        if (module, name) in _PICKLE_ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"annotation pickle references {module}.{name}, which an annotation file does not need; "
+            "refusing to load it (is this the right file?)"
+        )
+
+
+def load_annotation_pickle(path: str | os.PathLike, encoding: str = "ASCII") -> Any:
+    """Loads a benchmark annotation pickle, allowing only plain containers and numpy arrays.
+
+    Args:
+        path: the pickle file
+        encoding: how Python 2 byte strings are decoded (``"latin1"`` for
+            DALY's pickle)
+
+    Raises:
+        pickle.UnpicklingError: if the pickle references anything else
+    """
+    with open(path, "rb") as f:
+        return _AnnotationUnpickler(f, encoding=encoding).load()
+
+
+def reuse_or_prepare(name: str, overwrite: bool) -> fo.Dataset | None:
+    """Returns the existing dataset ``name`` unless ``overwrite``; deletes it if ``overwrite``."""
+    if fo.dataset_exists(name):
+        if not overwrite:
+            dataset = fo.load_dataset(name)
+            logger.info(
+                "dataset '%s' already exists (%d samples); reusing it. Pass overwrite=True to re-import",
+                name,
+                len(dataset),
+            )
+            return dataset
+        logger.info("deleting existing dataset '%s' to re-import it", name)
+        fo.delete_dataset(name)
+    return None
+
+
+@dataclass
+class BuildOptions:
+    """How :func:`build_dataset` writes the dataset.
+
+    Args:
+        name: the dataset name
+        benchmark: the benchmark's short name, also the sample tag
+        prompt_parser: the value of the sample field ``prompt_parser``
+        gt_field: the frame field for the ground truth (``"gt"``)
+        parts_field: the frame field for component boxes (V-HICO), or None
+        temporal_field: the sample field for action instances, or None
+        max_videos: import at most this many videos (None: all)
+        persistent: whether the dataset outlives the process (True)
+        check_aspect_ratio: report videos whose aspect ratio differs from the
+            annotations' pixel space by more than 2% (True)
+    """
+
+    name: str
+    benchmark: str
+    prompt_parser: str
+    gt_field: str = DEFAULT_GT_FIELD
+    parts_field: str | None = None
+    temporal_field: str | None = None
+    max_videos: int | None = None
+    persistent: bool = True
+    check_aspect_ratio: bool = True
+
+
+def filter_video_ids(
+    video_ids_in_order: Sequence[str], video_ids: Iterable[str] | None, report: ImportReport
+) -> list[str]:
+    """Keeps the annotated ids listed in ``video_ids`` (all when None), noting unknown ids."""
+    if video_ids is None:
+        return list(video_ids_in_order)
+    wanted = [_strip_video_ext(str(v)) for v in video_ids]
+    known = set(video_ids_in_order)
+    unknown = [v for v in wanted if v not in known]
+    if unknown:
+        report.notes.append(
+            f"{len(unknown)} requested video ids have no annotations and were ignored: {unknown[:10]}"
+        )
+    wanted_set = set(wanted)
+    return [v for v in video_ids_in_order if v in wanted_set]
+
+
+def _strip_video_ext(video_id: str) -> str:
+    stem, ext = os.path.splitext(video_id)
+    return stem if ext.lower() in VIDEO_EXTENSIONS else video_id
+
+
+def build_dataset(
+    videos: Sequence[VideoAnnotations],
+    videos_dir: str | os.PathLike,
+    options: BuildOptions,
+    report: ImportReport,
+) -> fo.Dataset:
+    """Writes annotated videos into a new FiftyOne dataset.
+
+    Args:
+        videos: the annotations, one entry per video, in import order
+        videos_dir: the folder with the video files
+        options: a :class:`BuildOptions`
+        report: the report to fill; it is also stored in
+            ``dataset.info["import_report"]``
+
+    Returns:
+        the new dataset
+    """
+    index = index_videos(videos_dir)
+    report.videos_dir = os.path.abspath(os.fspath(videos_dir))
+    report.videos_annotated = len(videos)
+
+    available: list[tuple[VideoAnnotations, str]] = []
+    for video in videos:
+        path = index.get(video.video_id)
+        if path is None:
+            report.missing_videos.append(video.video_id)
+        else:
+            available.append((video, path))
+
+    samples: list[fo.Sample] = []
+    for video, path in available:
+        if options.max_videos is not None and len(samples) >= options.max_videos:
+            break
+        try:
+            info = probe(path)
+        except VideoError as e:
+            report.unreadable_videos[video.video_id] = str(e)
+            logger.warning("skipping video '%s': %s", video.video_id, e)
+            continue
+        if info.frame_rate <= 0:
+            report.unreadable_videos[video.video_id] = f"video '{path}' has no frame rate"
+            continue
+        sample = _make_sample(video, path, info, options, report)
+        if sample is not None:
+            samples.append(sample)
+
+    dataset = fo.Dataset(options.name, persistent=options.persistent)
+    if samples:
+        dataset.add_samples(samples, progress=False)
+    dataset.add_dynamic_frame_fields()
+    report.videos_imported = len(samples)
+    dataset.info[REPORT_INFO_KEY] = report.to_dict()
+    dataset.info["benchmark"] = options.benchmark
+    dataset.save()
+    level = logging.WARNING if (report.missing_videos or report.unreadable_videos) else logging.INFO
+    logger.log(level, "%s", report.summary())
+    return dataset
+
+
+def _make_sample(
+    video: VideoAnnotations,
+    path: str,
+    info: VideoInfo,
+    options: BuildOptions,
+    report: ImportReport,
+) -> fo.Sample | None:
+    resolved_size = video.box_size_resolver(info) if video.box_size_resolver is not None else None
+    video_size = (info.width, info.height)
+    frames: dict[int, dict[str, Any]] = {}
+    past_end_times: list[float] = []
+    mismatch_checked = False
+
+    for ann in video.frames:
+        report.boxes_read += 1
+        time = ann.time
+        if time is not None:
+            if time < 0:
+                report.annotations_before_start += 1
+                continue
+            if time >= info.duration - _TIME_EPS:
+                report.annotations_past_end += 1
+                past_end_times.append(float(time))
+                continue
+            frame_number = min(seconds_to_frame_number(time, info.frame_rate), info.num_frames)
+        else:
+            frame_number = int(ann.frame_number) if ann.frame_number is not None else 0
+            if frame_number < 1:
+                report.annotations_before_start += 1
+                continue
+            if frame_number > info.num_frames:
+                report.annotations_past_end += 1
+                past_end_times.append(frame_number_to_time(frame_number, info.frame_rate))
+                continue
+
+        box_size = resolved_size or ann.box_size or video_size
+        if options.check_aspect_ratio and not mismatch_checked and tuple(box_size) != (1, 1):
+            mismatch_checked = True
+            _check_aspect(video.video_id, box_size, video_size, report)
+        result = normalize_box(ann.box, box_size)
+        if result.clipped:
+            report.boxes_clipped += 1
+        if result.bounding_box is None:
+            report.boxes_dropped += 1
+            continue
+
+        detection = fo.Detection(label=ann.action, bounding_box=result.bounding_box, clipped=result.clipped)
+        for key, value in ann.attributes.items():
+            detection[key] = value
+        parts = []
+        for part_label, part_box in ann.parts:
+            part = normalize_box(part_box, box_size)
+            if part.bounding_box is not None:
+                parts.append(fo.Detection(label=part_label, bounding_box=part.bounding_box, action=ann.action))
+
+        entry = frames.setdefault(frame_number, {"detections": [], "parts": [], "actions": [], "fields": {}})
+        entry["detections"].append(detection)
+        entry["parts"].extend(parts)
+        entry["actions"].append(ann.action)
+        for key, value in ann.frame_fields.items():
+            entry["fields"].setdefault(key, value)
+        report.boxes_imported += 1
+
+    if past_end_times:
+        report.past_end[video.video_id] = {"times": past_end_times, "duration": info.duration}
+    if not frames:
+        report.notes.append(f"video '{video.video_id}' has no usable annotated frame and was not imported")
+        return None
+
+    sample = fo.Sample(filepath=path, tags=[options.benchmark])
+    sample.metadata = fo.VideoMetadata(
+        size_bytes=os.path.getsize(path),
+        mime_type=mimetypes.guess_type(path)[0] or "video/mp4",
+        frame_width=info.width,
+        frame_height=info.height,
+        frame_rate=info.frame_rate,
+        total_frame_count=info.num_frames,
+        duration=info.duration,
+    )
+    actions_in_order = [a for fn in sorted(frames) for a in frames[fn]["actions"]]
+    sample[VIDEO_ID_FIELD] = video.video_id
+    sample[ACTION_FIELD] = video.action or most_common(actions_in_order)
+    sample[ACTIONS_FIELD] = ordered_unique(actions_in_order)
+    sample[PROMPT_PARSER_FIELD] = options.prompt_parser
+    for key, value in video.sample_fields.items():
+        sample[key] = value
+
+    if options.temporal_field and video.temporal:
+        instances = []
+        for label, start, end in video.temporal:
+            first = max(1, min(seconds_to_frame_number(max(start, 0.0), info.frame_rate), info.num_frames))
+            last = max(first, min(seconds_to_frame_number(max(end, 0.0), info.frame_rate), info.num_frames))
+            instances.append(fo.TemporalDetection(label=label, support=[first, last]))
+        sample[options.temporal_field] = fo.TemporalDetections(detections=instances)
+
+    for frame_number in sorted(frames):
+        entry = frames[frame_number]
+        distinct = ordered_unique(entry["actions"])
+        if len(distinct) > 1:
+            report.frames_with_several_actions += 1
+        frame = fo.Frame()
+        frame[options.gt_field] = fo.Detections(detections=entry["detections"])
+        frame[ACTION_FIELD] = distinct[0]
+        if options.parts_field:
+            frame[options.parts_field] = fo.Detections(detections=entry["parts"])
+        for key, value in entry["fields"].items():
+            frame[key] = value
+        sample.frames[frame_number] = frame
+        report.frames_imported += 1
+    return sample
+
+
+def _check_aspect(video_id: str, box_size: Sequence[float], video_size: tuple[int, int], report: ImportReport) -> None:
+    annotated = float(box_size[0]) / float(box_size[1])
+    actual = video_size[0] / video_size[1]
+    if abs(annotated - actual) / actual > 0.02:
+        report.size_mismatches[video_id] = {
+            "annotation_size": [int(round(box_size[0])), int(round(box_size[1]))],
+            "video_size": [int(video_size[0]), int(video_size[1])],
+        }

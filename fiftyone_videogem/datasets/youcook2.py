@@ -1,0 +1,391 @@
+"""Importer for YouCook2-Interactions (Tan et al., NeurIPS 2021).
+
+The benchmark adds boxes to the YouCook2 validation split:
+
+* ``final_dataset_annotations.pkl``: ``{youtube_id: {frame_index: (x1, y1,
+  x2, y2)}}``; frames are indexed at one per second, index ``i`` being at
+  ``i - 1`` seconds; the boxes were drawn on frames resized to 640x360
+* ``final_dataset_segments.pkl``: the ``(youtube_id, start_s, end_s)``
+  segments that carry the boxes (optional; used to break ties)
+* ``validation_youcook.csv`` (``end,start,task,text,video_id``): the
+  narration sentence of each segment; the sentence is the grounding query
+* ``youcookii_annotations_trainval.json``: the official YouCook2 segments
+  and sentences; used for videos the CSV does not list
+
+A few videos have boxes well beyond 640x360 (they were drawn at the video's
+own resolution); by default such videos are detected and normalised by the
+video file's size, and listed in the report's
+``details["native_resolution_videos"]``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import fiftyone as fo
+
+from fiftyone_videogem.datasets.common import (
+    DEFAULT_GT_FIELD,
+    BuildOptions,
+    FrameAnnotation,
+    ImportReport,
+    VideoAnnotations,
+    build_dataset,
+    filter_video_ids,
+    load_annotation_pickle,
+    reuse_or_prepare,
+)
+from fiftyone_videogem.video import VideoInfo
+
+logger = logging.getLogger(__name__)
+
+BENCHMARK = "youcook2_interactions"
+DEFAULT_NAME = "videogem-youcook2-interactions"
+PROMPT_PARSER = "sentence"
+
+BOXES_FILE = "final_dataset_annotations.pkl"
+SEGMENTS_FILE = "final_dataset_segments.pkl"
+SENTENCES_CSV = "validation_youcook.csv"
+YOUCOOK2_JSON = "youcookii_annotations_trainval.json"
+
+DEFAULT_BOX_SIZE = (640, 360)
+DEFAULT_INDEX_TIME_OFFSET = -1.0
+DEFAULT_SEGMENT_TOLERANCE = 10.0
+# boxes reaching this far past the 640x360 space mark a video annotated at its own resolution
+_NATIVE_TOLERANCE = 1.02
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A narrated segment of a YouCook2 video.
+
+    Attributes:
+        start: start time in seconds
+        end: end time in seconds (inclusive)
+        sentence: the narration sentence
+    """
+
+    start: float
+    end: float
+    sentence: str
+
+
+def load_youcook2_interactions(
+    annotations_dir: str | os.PathLike,
+    videos_dir: str | os.PathLike,
+    name: str | None = None,
+    overwrite: bool = False,
+    max_videos: int | None = None,
+    video_ids: Iterable[str] | None = None,
+    box_size: tuple[float, float] = DEFAULT_BOX_SIZE,
+    box_size_overrides: Mapping[str, tuple[float, float]] | None = None,
+    detect_native_boxes: bool = True,
+    index_time_offset: float = DEFAULT_INDEX_TIME_OFFSET,
+    segment_tolerance: float | None = DEFAULT_SEGMENT_TOLERANCE,
+    gt_field: str = DEFAULT_GT_FIELD,
+    persistent: bool = True,
+) -> fo.Dataset:
+    """Builds a FiftyOne video dataset from the YouCook2-Interactions annotations.
+
+    Each video becomes a sample tagged ``"youcook2_interactions"`` with
+
+    * frame field ``gt_field``: ``Detections`` with the annotated box,
+      labelled with the sentence of the segment that contains the frame,
+      attributes ``clipped`` and ``segment`` (``[start, end]`` seconds)
+    * frame fields ``action`` (the sentence), ``frame_index`` (the
+      annotation's own index) and ``segment_start``/``segment_end``
+    * sample fields ``video_id``, ``action`` (the most frequent sentence),
+      ``actions`` (all sentences in order) and ``prompt_parser="sentence"``
+
+    A frame's sentence is the one of the segment containing its time; at a
+    boundary shared by two segments the one in ``final_dataset_segments.pkl``
+    wins, then the one whose centre is nearer. A frame outside every segment
+    takes the nearest segment within ``segment_tolerance`` seconds (counted
+    in ``details["frames_outside_segments"]``), else it is dropped.
+
+    Args:
+        annotations_dir: the folder with ``final_dataset_annotations.pkl``
+            and ``validation_youcook.csv`` and/or
+            ``youcookii_annotations_trainval.json``
+            (``final_dataset_segments.pkl`` is optional)
+        videos_dir: the folder with the downloaded videos, named
+            ``<youtube_id>.mp4`` (or ``.mkv``, ``.webm``, ``.avi``), searched
+            recursively
+        name: the dataset name (``"videogem-youcook2-interactions"``)
+        overwrite: whether to delete and re-import an existing dataset of
+            that name (False: the existing dataset is returned as is)
+        max_videos: import at most this many videos (None: all found)
+        video_ids: import only these YouTube ids (None: all)
+        box_size: the ``(width, height)`` the boxes were drawn at
+            (``(640, 360)``)
+        box_size_overrides: per-video ``(width, height)`` that replaces the
+            box space of those videos (None)
+        detect_native_boxes: normalise a video by its own size when its
+            boxes reach more than 2% past ``box_size`` (True)
+        index_time_offset: frame index ``i`` is placed at ``i +
+            index_time_offset`` seconds (-1.0)
+        segment_tolerance: how far in seconds a frame outside every segment
+            may be from the nearest one to take its sentence (10.0; None: any
+            distance)
+        gt_field: the frame field for the ground truth (``"gt"``)
+        persistent: whether the dataset is kept after the process exits
+            (True)
+
+    Returns:
+        the dataset; ``dataset.info["import_report"]`` holds the import
+        report as a dict
+    """
+    name = name or DEFAULT_NAME
+    existing = reuse_or_prepare(name, overwrite)
+    if existing is not None:
+        return existing
+
+    annotations_dir = os.fspath(annotations_dir)
+    boxes_path = os.path.join(annotations_dir, BOXES_FILE)
+    if not os.path.isfile(boxes_path):
+        raise FileNotFoundError(
+            f"'{boxes_path}' not found; pass the folder that holds the YouCook2-Interactions annotation files"
+        )
+    csv_path = os.path.join(annotations_dir, SENTENCES_CSV)
+    json_path = os.path.join(annotations_dir, YOUCOOK2_JSON)
+    segments_path = os.path.join(annotations_dir, SEGMENTS_FILE)
+    if not os.path.isfile(csv_path) and not os.path.isfile(json_path):
+        raise FileNotFoundError(
+            f"no sentences for YouCook2-Interactions in '{annotations_dir}': put '{SENTENCES_CSV}' or "
+            f"'{YOUCOOK2_JSON}' (from the YouCook2 release) next to '{BOXES_FILE}'"
+        )
+
+    boxes = read_boxes(boxes_path)
+    csv_segments = read_sentences_csv(csv_path) if os.path.isfile(csv_path) else {}
+    json_segments = read_youcook2_json(json_path) if os.path.isfile(json_path) else {}
+    box_segments = read_box_segments(segments_path) if os.path.isfile(segments_path) else {}
+    used = [p for p in (boxes_path, segments_path, csv_path, json_path) if os.path.isfile(p)]
+
+    report = ImportReport(
+        benchmark=BENCHMARK,
+        dataset_name=name,
+        annotations=used,
+        videos_dir=os.fspath(videos_dir),
+        settings={
+            "box_size": list(box_size),
+            "box_size_overrides": {k: list(v) for k, v in (box_size_overrides or {}).items()},
+            "detect_native_boxes": detect_native_boxes,
+            "index_time_offset": index_time_offset,
+            "segment_tolerance": segment_tolerance,
+            "gt_field": gt_field,
+            "max_videos": max_videos,
+        },
+    )
+    details = report.details
+    details.update(
+        frames_outside_segments=0,
+        frames_without_sentence=0,
+        sentences_from_youcook2_json=[],
+        videos_without_boxes=[],
+        native_resolution_videos=[],
+    )
+
+    videos = []
+    for video_id in filter_video_ids(list(boxes), video_ids, report):
+        video_boxes = boxes[video_id]
+        if not video_boxes:
+            details["videos_without_boxes"].append(video_id)
+            continue
+        segments = csv_segments.get(video_id)
+        if not segments:
+            segments = json_segments.get(video_id, [])
+            if segments:
+                details["sentences_from_youcook2_json"].append(video_id)
+        preferred = box_segments.get(video_id, set())
+
+        frames = []
+        for index in sorted(video_boxes):
+            time = index + index_time_offset
+            segment, outside = choose_segment(segments, time, preferred, segment_tolerance)
+            if segment is None:
+                details["frames_without_sentence"] += 1
+                report.annotations_unusable += 1
+                continue
+            if outside:
+                details["frames_outside_segments"] += 1
+            frames.append(
+                FrameAnnotation(
+                    box=video_boxes[index],
+                    action=segment.sentence,
+                    box_size=tuple(box_size),
+                    time=time,
+                    attributes={"segment": [segment.start, segment.end]},
+                    frame_fields={
+                        "frame_index": index,
+                        "segment_start": segment.start,
+                        "segment_end": segment.end,
+                    },
+                )
+            )
+        resolver = _box_space_resolver(
+            video_id, list(video_boxes.values()), tuple(box_size), box_size_overrides, detect_native_boxes, details
+        )
+        videos.append(VideoAnnotations(video_id=video_id, frames=frames, box_size_resolver=resolver))
+
+    if details["videos_without_boxes"]:
+        report.notes.append(
+            f"{len(details['videos_without_boxes'])} annotated videos have no boxes and were skipped: "
+            f"{details['videos_without_boxes']}"
+        )
+    if details["frames_without_sentence"]:
+        report.notes.append(
+            f"{details['frames_without_sentence']} boxes lie more than {segment_tolerance} s from every "
+            "narrated segment and were dropped"
+        )
+
+    options = BuildOptions(
+        name=name,
+        benchmark=BENCHMARK,
+        prompt_parser=PROMPT_PARSER,
+        gt_field=gt_field,
+        max_videos=max_videos,
+        persistent=persistent,
+    )
+    return build_dataset(videos, videos_dir, options, report)
+
+
+def _box_space_resolver(
+    video_id: str,
+    boxes: Sequence[Sequence[float]],
+    box_size: tuple[float, float],
+    overrides: Mapping[str, tuple[float, float]] | None,
+    detect_native: bool,
+    details: dict,
+):
+    if overrides and video_id in overrides:
+        size = tuple(float(v) for v in overrides[video_id])
+        return lambda info: size
+    if detect_native and boxes_exceed(boxes, box_size):
+
+        def native(info: VideoInfo) -> tuple[float, float]:
+            details["native_resolution_videos"].append(video_id)
+            return (float(info.width), float(info.height))
+
+        return native
+    return None
+
+
+def boxes_exceed(boxes: Sequence[Sequence[float]], size: tuple[float, float], tolerance: float = _NATIVE_TOLERANCE) -> bool:
+    """Whether any box reaches more than ``tolerance`` times past ``size``."""
+    width, height = size
+    return any(max(b[0], b[2]) > width * tolerance or max(b[1], b[3]) > height * tolerance for b in boxes)
+
+
+def choose_segment(
+    segments: Sequence[Segment],
+    time: float,
+    preferred: set[tuple[float, float]] | None = None,
+    tolerance: float | None = DEFAULT_SEGMENT_TOLERANCE,
+) -> tuple[Segment | None, bool]:
+    """Picks the segment whose sentence describes the frame at ``time``.
+
+    Args:
+        segments: the video's segments
+        time: the frame's time in seconds
+        preferred: ``(start, end)`` pairs that win ties (the segments that
+            carry boxes)
+        tolerance: the largest distance in seconds to a segment when no
+            segment contains ``time`` (None: any)
+
+    Returns:
+        ``(segment, outside)``: the chosen segment (None if none qualifies)
+        and whether ``time`` lies outside it
+    """
+    preferred = preferred or set()
+    if not segments:
+        return None, False
+
+    def rank(segment: Segment) -> tuple:
+        centre = (segment.start + segment.end) / 2
+        return ((segment.start, segment.end) not in preferred, abs(time - centre))
+
+    containing = [s for s in segments if s.start <= time <= s.end]
+    if containing:
+        return min(containing, key=rank), False
+
+    def distance(segment: Segment) -> float:
+        return segment.start - time if time < segment.start else time - segment.end
+
+    nearest = min(segments, key=lambda s: (distance(s),) + rank(s))
+    if tolerance is not None and distance(nearest) > tolerance:
+        return None, True
+    return nearest, True
+
+
+def read_boxes(path: str | os.PathLike) -> dict[str, dict[int, list[float]]]:
+    """Reads ``final_dataset_annotations.pkl``: ``{youtube_id: {frame_index: [x1, y1, x2, y2]}}``."""
+    data = load_annotation_pickle(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"'{path}' is not a YouCook2-Interactions box file: expected a dict keyed by video id")
+    out: dict[str, dict[int, list[float]]] = {}
+    for video_id, frames in data.items():
+        rows: dict[int, list[float]] = {}
+        for index, box in (frames or {}).items():
+            try:
+                values = [float(v) for v in box]
+                index = int(index)
+            except (TypeError, ValueError):
+                logger.warning("'%s': malformed box %r of video '%s'; skipped", path, box, video_id)
+                continue
+            if len(values) == 4:
+                rows[index] = values
+        out[str(video_id)] = rows
+    return out
+
+
+def read_box_segments(path: str | os.PathLike) -> dict[str, set[tuple[float, float]]]:
+    """Reads ``final_dataset_segments.pkl``: ``{youtube_id: {(start, end), ...}}``."""
+    data = load_annotation_pickle(path)
+    out: dict[str, set[tuple[float, float]]] = {}
+    for item in data:
+        try:
+            video_id, start, end = item
+            out.setdefault(str(video_id), set()).add((float(start), float(end)))
+        except (TypeError, ValueError):
+            logger.warning("'%s': malformed segment %r; skipped", path, item)
+    return out
+
+
+def read_sentences_csv(path: str | os.PathLike) -> dict[str, list[Segment]]:
+    """Reads ``validation_youcook.csv`` (``end,start,task,text,video_id``) into segments per video."""
+    out: dict[str, list[Segment]] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            try:
+                segment = Segment(float(row["start"]), float(row["end"]), " ".join(row["text"].split()))
+                video_id = row["video_id"]
+            except (KeyError, TypeError, ValueError, AttributeError):
+                logger.warning("'%s': malformed row %r; skipped", path, row)
+                continue
+            segments = out.setdefault(video_id, [])
+            if segment not in segments:
+                segments.append(segment)
+    return out
+
+
+def read_youcook2_json(path: str | os.PathLike) -> dict[str, list[Segment]]:
+    """Reads the official ``youcookii_annotations_trainval.json`` into segments per video."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    database = data.get("database", data) if isinstance(data, dict) else {}
+    out: dict[str, list[Segment]] = {}
+    for video_id, entry in database.items():
+        segments = []
+        for ann in (entry or {}).get("annotations", []):
+            try:
+                start, end = ann["segment"]
+                segments.append(Segment(float(start), float(end), " ".join(str(ann["sentence"]).split())))
+            except (KeyError, TypeError, ValueError):
+                continue
+        out[str(video_id)] = segments
+    return out

@@ -1,0 +1,643 @@
+"""Tests for the benchmark importers in fiftyone_videogem.datasets.
+
+GroundingYouTube and YouCook2-Interactions are imported from their real
+annotation files (restricted to a few videos) with generated stand-in videos
+of the right length and aspect ratio; DALY and V-HICO from small files written
+here in their formats.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pickle
+import uuid
+from pathlib import Path
+
+import fiftyone as fo
+import numpy as np
+import pytest
+
+import fiftyone_videogem.datasets as fvgd
+from fiftyone_videogem.datasets.common import ImportReport, enclosing_box, index_videos, normalize_box
+from fiftyone_videogem.datasets.vhico import read_annotations
+from fiftyone_videogem.datasets.youcook2 import Segment, choose_segment
+from tests.videos import make_corrupt_video, make_video
+
+SHARED = Path("/work/shared/datasets")
+GYT_DIR = SHARED / "groundingyoutube"
+YOUCOOK_DIR = SHARED / "youcook2_interactions"
+
+
+def _name(prefix: str) -> str:
+    return f"test-{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def cleanup():
+    """Collects dataset names and deletes those datasets after the test."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        if fo.dataset_exists(name):
+            fo.delete_dataset(name)
+
+
+def _boxes_by_frame(sample, field="gt"):
+    return {fn: frame[field].detections for fn, frame in sample.frames.items() if frame[field] is not None}
+
+
+# ---------------------------------------------------------------- box and time helpers
+
+
+def test_normalize_box_known_values():
+    result = normalize_box([10, 20, 110, 70], (200, 100))
+    assert result.bounding_box == pytest.approx([0.05, 0.2, 0.5, 0.5])
+    assert result.clipped is False
+
+    # reaches past the left and right edges: clipped to the frame
+    result = normalize_box([-10, 20, 250, 70], (200, 100))
+    assert result.clipped is True
+    assert result.bounding_box == pytest.approx([0.0, 0.2, 1.0, 0.5])
+
+    # a box from GroundingYouTube with x2 < x1 (video -q5MfvBP9RE, 854x476): degenerate, dropped
+    result = normalize_box([482, 229, 480, 461], (854, 476))
+    assert result.bounding_box is None
+
+    # entirely below the frame (tMBdem-e9Fk second 20, 360x360): clipped and then empty
+    result = normalize_box([253, 368, 480, 580], (360, 360))
+    assert result.clipped is True
+    assert result.bounding_box is None
+
+    # already normalised boxes
+    result = normalize_box([0.1, 0.2, 0.4, 0.8], (1, 1))
+    assert result.bounding_box == pytest.approx([0.1, 0.2, 0.3, 0.6])
+
+
+def test_enclosing_box():
+    assert enclosing_box([[10, 20, 30, 40], [5, 25, 50, 35]]) == [5, 20, 50, 40]
+    with pytest.raises(ValueError):
+        enclosing_box([])
+
+
+def test_index_videos_searches_recursively_and_prefers_mp4(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "vid1.webm").write_bytes(b"x")
+    (tmp_path / "vid1.mkv").write_bytes(b"x")
+    (tmp_path / "a" / "vid1.mp4").write_bytes(b"x")
+    (tmp_path / "a" / "b" / "-dash_id.AVI").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("not a video")
+    index = index_videos(tmp_path)
+    assert set(index) == {"vid1", "-dash_id"}
+    assert index["vid1"].endswith(os.path.join("a", "vid1.mp4"))
+    with pytest.raises(NotADirectoryError):
+        index_videos(tmp_path / "nope")
+
+
+def test_choose_segment_rules():
+    segments = [Segment(185, 280, "fry it"), Segment(280, 286, "serve it"), Segment(300, 310, "eat it")]
+    assert choose_segment(segments, 200)[0].sentence == "fry it"
+    # on a shared boundary the segment whose centre is nearer wins ...
+    assert choose_segment(segments, 280)[0].sentence == "serve it"
+    # ... unless the other one is a segment that carries boxes
+    assert choose_segment(segments, 280, preferred={(185.0, 280.0)})[0].sentence == "fry it"
+    segment, outside = choose_segment(segments, 290, tolerance=5)
+    assert (segment.sentence, outside) == ("serve it", True)
+    assert choose_segment(segments, 350, tolerance=10) == (None, True)
+    assert choose_segment(segments, 350, tolerance=None)[0].sentence == "eat it"
+
+
+def test_report_round_trip():
+    report = ImportReport(benchmark="x", dataset_name="y", annotations=["a"], videos_dir="v", boxes_clipped=3)
+    again = ImportReport.from_dict(json.loads(json.dumps(report.to_dict())))
+    assert again == report
+
+
+# ---------------------------------------------------------------- GroundingYouTube
+
+
+GYT_VIDEOS = {
+    # id: (file name, size of the stand-in, frames at 2 fps)
+    "tMBdem-e9Fk": ("tMBdem-e9Fk.mp4", (360, 360), 104),  # 360x360, boxes up to second 50, many clipped
+    "qyL_cYxV6QA": ("nested/qyL_cYxV6QA.mkv", (192, 108), 110),  # annotated at 1920x1080, downloaded smaller
+    "xG9G-qHNbtY": ("xG9G-qHNbtY.webm", (48, 36), 25),  # 12.5 s: the box at second 13 is past the end
+}
+GYT_MISSING = "_8BJZetE9rg"
+
+
+@pytest.fixture(scope="module")
+def gyt_videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gyt_videos")
+    for filename, size, num_frames in GYT_VIDEOS.values():
+        path = root / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        codec = "libvpx" if filename.endswith(".webm") else "libx264"
+        make_video(path, num_frames=num_frames, size=size, fps=2, codec=codec)
+    return root
+
+
+@pytest.fixture(scope="module")
+def gyt_annotations():
+    with open(GYT_DIR / "GoundingYouTubeBox.json") as f:
+        boxes = json.load(f)
+    with open(GYT_DIR / "id2wh.json") as f:
+        sizes = json.load(f)
+    return boxes, sizes
+
+
+def test_groundingyoutube_real_annotations(gyt_videos, gyt_annotations, cleanup):
+    boxes, sizes = gyt_annotations
+    name = _name("gyt")
+    cleanup.append(name)
+    ids = list(GYT_VIDEOS) + [GYT_MISSING]
+    dataset = fvgd.load_groundingyoutube(GYT_DIR, gyt_videos, name=name, video_ids=ids)
+
+    assert dataset.persistent is True
+    assert dataset.media_type == "video"
+    assert len(dataset) == 3
+    assert sorted(dataset.distinct("video_id")) == sorted(GYT_VIDEOS)
+    assert dataset.count_sample_tags() == {"groundingyoutube": 3}
+    assert set(dataset.distinct("prompt_parser")) == {"verb_object"}
+
+    # expected counts, computed straight from the JSON
+    expected_clipped = expected_dropped = expected_imported = expected_past = 0
+    durations = {vid: n / 2 for vid, (_, _, n) in GYT_VIDEOS.items()}
+    for vid in GYT_VIDEOS:
+        width, height = sizes[vid]
+        for second, entry in boxes[vid].items():
+            if int(second) >= durations[vid]:
+                expected_past += 1
+                continue
+            x1, y1, x2, y2 = entry["box"]
+            if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
+                expected_clipped += 1
+            if min(x2, width) <= max(x1, 0) or min(y2, height) <= max(y1, 0):
+                expected_dropped += 1
+            else:
+                expected_imported += 1
+    assert expected_dropped >= 1 and expected_past >= 1 and expected_clipped >= 10
+
+    report = dataset.info["import_report"]
+    assert report["missing_videos"] == [GYT_MISSING]
+    assert report["unreadable_videos"] == {}
+    assert report["videos_annotated"] == 4
+    assert report["videos_imported"] == 3
+    assert report["boxes_clipped"] == expected_clipped
+    assert report["boxes_dropped"] == expected_dropped
+    assert report["annotations_past_end"] == expected_past
+    assert report["past_end"]["xG9G-qHNbtY"]["times"] == [13.0]
+    assert report["boxes_imported"] == expected_imported
+    assert report["boxes_read"] == expected_imported + expected_dropped + expected_past
+    assert report["size_mismatches"] == {}
+    assert report["settings"]["second_offset"] == 0.0
+    assert dataset.count("frames.gt.detections") == expected_imported
+
+    for sample in dataset:
+        vid = sample.video_id
+        width, height = sizes[vid]
+        assert sample.metadata.frame_rate == pytest.approx(2.0)
+        assert sample.metadata.total_frame_count == GYT_VIDEOS[vid][2]
+        frames = _boxes_by_frame(sample)
+        steps = []
+        for second, entry in sorted(boxes[vid].items(), key=lambda kv: int(kv[0])):
+            second = int(second)
+            frame_number = 2 * second + 1  # the frame on screen at `second` s at 2 fps
+            x1, y1, x2, y2 = entry["box"]
+            empty = min(x2, width) <= max(x1, 0) or min(y2, height) <= max(y1, 0)
+            if second >= durations[vid] or empty:
+                assert frame_number not in frames
+                continue
+            steps.append(entry["step"])
+            (det,) = frames[frame_number]
+            assert det.label == entry["step"]
+            frame = sample.frames[frame_number]
+            assert frame["action"] == entry["step"]
+            assert frame["second"] == second
+            # normalised by the annotated size (id2wh), not by the file's size
+            cx1, cy1 = max(x1, 0) / width, max(y1, 0) / height
+            cx2, cy2 = min(x2, width) / width, min(y2, height) / height
+            assert det.bounding_box == pytest.approx([cx1, cy1, cx2 - cx1, cy2 - cy1])
+        assert sample.actions == list(dict.fromkeys(steps))
+        counts = {s: steps.count(s) for s in steps}
+        assert counts[sample.action] == max(counts.values())
+
+    # the downscaled 1920x1080 video: its first box, divided by 1920x1080
+    sample = dataset.match(fo.ViewField("video_id") == "qyL_cYxV6QA").first()
+    first_second = min(int(s) for s in boxes["qyL_cYxV6QA"])
+    x1, y1, x2, y2 = boxes["qyL_cYxV6QA"][str(first_second)]["box"]
+    det = sample.frames[2 * first_second + 1]["gt"].detections[0]
+    assert det.bounding_box == pytest.approx([x1 / 1920, y1 / 1080, (x2 - x1) / 1920, (y2 - y1) / 1080])
+    assert sample.filepath.endswith("qyL_cYxV6QA.mkv")
+
+    # the detection attribute `clipped` is declared for filtering in the App
+    assert dataset.get_field("frames.gt.detections.clipped") is not None
+    assert dataset.count_values("frames.gt.detections.clipped")[True] == expected_clipped - expected_dropped
+
+
+def test_groundingyoutube_reuse_overwrite_and_offset(gyt_videos, cleanup):
+    name = _name("gyt-reuse")
+    cleanup.append(name)
+    first = fvgd.load_groundingyoutube(GYT_DIR, gyt_videos, name=name, video_ids=["tMBdem-e9Fk"], persistent=False)
+    first.info["marker"] = "kept"
+    first.save()
+    frames_at_zero = sorted(first.first().frames.keys())
+
+    # same name, overwrite=False: the existing dataset comes back untouched, whatever the options
+    again = fvgd.load_groundingyoutube(
+        GYT_DIR, gyt_videos, name=name, video_ids=["tMBdem-e9Fk"], second_offset=-1.0, persistent=False
+    )
+    assert again.info.get("marker") == "kept"
+    assert sorted(again.first().frames.keys()) == frames_at_zero
+
+    # overwrite=True re-imports; second_offset=-1 moves every box one second (2 frames) earlier
+    shifted = fvgd.load_groundingyoutube(
+        GYT_DIR, gyt_videos, name=name, video_ids=["tMBdem-e9Fk"], second_offset=-1.0, overwrite=True,
+        persistent=False,
+    )
+    assert "marker" not in shifted.info
+    assert shifted.info["import_report"]["settings"]["second_offset"] == -1.0
+    assert sorted(shifted.first().frames.keys()) == [fn - 2 for fn in frames_at_zero]
+    frame = shifted.first().frames[frames_at_zero[0] - 2]
+    assert frame["second"] == (frames_at_zero[0] - 1) // 2
+
+
+def test_groundingyoutube_max_videos_and_gt_field(gyt_videos, cleanup):
+    name = _name("gyt-max")
+    cleanup.append(name)
+    ids = [GYT_MISSING, "xG9G-qHNbtY", "tMBdem-e9Fk"]
+    dataset = fvgd.load_groundingyoutube(
+        GYT_DIR, gyt_videos, name=name, video_ids=ids, max_videos=1, gt_field="ground_truth", persistent=False
+    )
+    assert len(dataset) == 1
+    assert dataset.has_frame_field("ground_truth") and not dataset.has_frame_field("gt")
+    report = dataset.info["import_report"]
+    assert report["missing_videos"] == [GYT_MISSING]
+    assert report["videos_imported"] == 1
+
+
+# ---------------------------------------------------------------- YouCook2-Interactions
+
+
+YOUCOOK_VIDEOS = {
+    # id: (file name, size, fps, frames)
+    "m3kFrdCHitg": ("m3kFrdCHitg.mp4", (64, 36), 2, 60),  # boxes on the 640x360 grid, sentences from the CSV
+    "1vJp-jaIaeE": ("sub/1vJp-jaIaeE.mp4", (1280, 720), 1, 27),  # boxes at its own 1280x720, not in the CSV
+}
+YOUCOOK_CORRUPT = "gXINt_KMK3M"
+YOUCOOK_MISSING = "YX6v3tY7OPg"
+
+
+@pytest.fixture(scope="module")
+def youcook_videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("youcook_videos")
+    for filename, size, fps, num_frames in YOUCOOK_VIDEOS.values():
+        path = root / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        make_video(path, num_frames=num_frames, size=size, fps=fps)
+    make_corrupt_video(root / f"{YOUCOOK_CORRUPT}.mp4")
+    return root
+
+
+@pytest.fixture(scope="module")
+def youcook_annotations():
+    with open(YOUCOOK_DIR / "final_dataset_annotations.pkl", "rb") as f:
+        boxes = pickle.load(f)
+    rows = list(csv.DictReader(open(YOUCOOK_DIR / "validation_youcook.csv", newline="")))
+    with open(YOUCOOK_DIR / "youcookii_annotations_trainval.json") as f:
+        official = json.load(f)["database"]
+    return boxes, rows, official
+
+
+def test_youcook2_interactions_real_annotations(youcook_videos, youcook_annotations, cleanup):
+    boxes, rows, official = youcook_annotations
+    name = _name("youcook")
+    cleanup.append(name)
+    ids = list(YOUCOOK_VIDEOS) + [YOUCOOK_CORRUPT, YOUCOOK_MISSING]
+    dataset = fvgd.load_youcook2_interactions(YOUCOOK_DIR, youcook_videos, name=name, video_ids=ids, persistent=False)
+
+    assert len(dataset) == 2
+    assert dataset.count_sample_tags() == {"youcook2_interactions": 2}
+    assert set(dataset.distinct("prompt_parser")) == {"sentence"}
+    report = dataset.info["import_report"]
+    assert report["missing_videos"] == [YOUCOOK_MISSING]
+    assert list(report["unreadable_videos"]) == [YOUCOOK_CORRUPT]
+    assert YOUCOOK_CORRUPT in report["unreadable_videos"][YOUCOOK_CORRUPT]
+    assert report["details"]["native_resolution_videos"] == ["1vJp-jaIaeE"]
+    assert report["details"]["sentences_from_youcook2_json"] == ["1vJp-jaIaeE"]
+    expected_boxes = sum(len(boxes[v]) for v in YOUCOOK_VIDEOS)
+    assert report["boxes_read"] == expected_boxes
+    assert report["boxes_imported"] == expected_boxes
+
+    csv_segments = [(float(r["start"]), float(r["end"]), r["text"]) for r in rows if r["video_id"] == "m3kFrdCHitg"]
+    sample = dataset.match(fo.ViewField("video_id") == "m3kFrdCHitg").first()
+    assert sample.metadata.frame_width == 64
+    frames = _boxes_by_frame(sample)
+    assert len(frames) == len(boxes["m3kFrdCHitg"])
+    for index, (x1, y1, x2, y2) in boxes["m3kFrdCHitg"].items():
+        time = index - 1
+        frame_number = 2 * time + 1  # index i is at i - 1 seconds; 2 fps
+        (det,) = frames[frame_number]
+        # boxes are on the 640x360 grid whatever the file's size
+        assert det.bounding_box == pytest.approx([x1 / 640, y1 / 360, (x2 - x1) / 640, (y2 - y1) / 360])
+        containing = [text for start, end, text in csv_segments if start <= time <= end]
+        if containing:
+            assert det.label == containing[0]
+        frame = sample.frames[frame_number]
+        assert frame["action"] == det.label
+        assert frame["frame_index"] == index
+        assert frame["segment_start"] <= time + 10 and frame["segment_end"] >= time - 10
+    assert sample.action in {text for _, _, text in csv_segments}
+
+    sample = dataset.match(fo.ViewField("video_id") == "1vJp-jaIaeE").first()
+    sentences = {a["sentence"] for a in official["1vJp-jaIaeE"]["annotations"]}
+    frames = _boxes_by_frame(sample)
+    for index, (x1, y1, x2, y2) in boxes["1vJp-jaIaeE"].items():
+        (det,) = frames[index]  # 1 fps: time index - 1 is frame index
+        assert det.label in sentences
+        # normalised by the video's own 1280x720, clipped to it
+        cx2, cy2 = min(x2, 1280) / 1280, min(y2, 720) / 720
+        assert det.bounding_box == pytest.approx([x1 / 1280, y1 / 720, cx2 - x1 / 1280, cy2 - y1 / 720])
+    assert set(sample.actions) <= sentences
+
+
+def test_youcook2_box_size_override(youcook_videos, cleanup):
+    name = _name("youcook-override")
+    cleanup.append(name)
+    dataset = fvgd.load_youcook2_interactions(
+        YOUCOOK_DIR,
+        youcook_videos,
+        name=name,
+        video_ids=["1vJp-jaIaeE"],
+        box_size_overrides={"1vJp-jaIaeE": (2560, 1440)},
+        persistent=False,
+    )
+    report = dataset.info["import_report"]
+    assert report["details"]["native_resolution_videos"] == []
+    assert report["boxes_clipped"] == 0
+    with open(YOUCOOK_DIR / "final_dataset_annotations.pkl", "rb") as f:
+        x1, y1, x2, y2 = pickle.load(f)["1vJp-jaIaeE"][8]
+    det = dataset.first().frames[8]["gt"].detections[0]
+    assert det.bounding_box == pytest.approx([x1 / 2560, y1 / 1440, (x2 - x1) / 2560, (y2 - y1) / 1440])
+
+
+# ---------------------------------------------------------------- DALY
+
+
+def _daly_pickle(path: Path) -> None:
+    kf = lambda t, fn, box: {"time": t, "frameNumber": fn, "boundingBox": np.array([box]), "pose": None}
+    daly = {
+        "version": "daly1.1.0",
+        "labels": ["Drinking", "Phoning", "TakingPhotosOrVideos"],
+        "splits": {0: ["vidTest.mp4", "vidGone.mp4"]},
+        "metadata": {"vidTest.mp4": {"fps": 25.0, "nbframes_ffmpeg": 250, "duration": 10.0}},
+        "annot": {
+            "vidTest.mp4": {
+                "suggestedClass": "Phoning",
+                "annot": {
+                    "Phoning": [
+                        {
+                            "beginTime": 1.0,
+                            "endTime": 4.0,
+                            "flags": {"isOccluded": True, "isSmall": False},
+                            "keyframes": [
+                                kf(1.5, 37, [0.1, 0.2, 0.5, 0.9]),
+                                kf(3.0, 75, [0.6, 0.1, 1.2, 0.7]),  # reaches past the right edge
+                            ],
+                        },
+                        {
+                            "beginTime": 6.0,
+                            "endTime": 7.5,
+                            # no time: placed by frameNumber through the metadata fps (25): 6.4 s
+                            "keyframes": [{"frameNumber": 160, "boundingBox": np.array([[0.3, 0.3, 0.4, 0.6]])}],
+                        },
+                    ],
+                    "TakingPhotosOrVideos": [
+                        {
+                            "beginTime": 5.0,
+                            "endTime": 6.0,
+                            "keyframes": [
+                                kf(5.5, 137, [0.2, 0.2, 0.6, 0.6]),
+                                {"time": 5.75},  # no box
+                            ],
+                        },
+                        {"beginTime": 8.0, "endTime": 9.0},  # an instance without keyframes
+                    ],
+                },
+            },
+            "vidTrain.mp4": {
+                "suggestedClass": "Drinking",
+                "annot": {"Drinking": [{"beginTime": 0.5, "endTime": 1.0, "keyframes": [kf(0.7, 17, [0, 0, 1, 1])]}]},
+            },
+            "vidGone.mp4": {
+                "suggestedClass": "Drinking",
+                "annot": {"Drinking": [{"beginTime": 0.5, "endTime": 1.0, "keyframes": [kf(0.7, 17, [0, 0, 1, 1])]}]},
+            },
+        },
+    }
+    with open(path, "wb") as f:
+        pickle.dump(daly, f, protocol=2)
+
+
+@pytest.fixture(scope="module")
+def daly_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("daly")
+    _daly_pickle(root / "daly1.1.0.pkl")
+    videos = root / "videos"
+    videos.mkdir()
+    make_video(videos / "vidTest.mp4", num_frames=40, size=(64, 48), fps=4)  # 10 s at 4 fps
+    make_video(videos / "vidTrain.mp4", num_frames=8, size=(64, 48), fps=4)
+    return root
+
+
+def test_daly_test_split(daly_files, cleanup):
+    name = _name("daly")
+    cleanup.append(name)
+    dataset = fvgd.load_daly(daly_files, daly_files / "videos", name=name, persistent=False)
+
+    assert len(dataset) == 1
+    sample = dataset.first()
+    assert sample.video_id == "vidTest"
+    assert sample.tags == ["daly"]
+    assert sample.prompt_parser == "camel_case"
+    assert sample.action == "Phoning"  # the suggested class
+    assert sample.actions == ["Phoning", "TakingPhotosOrVideos"]
+
+    report = dataset.info["import_report"]
+    assert report["missing_videos"] == ["vidGone"]
+    assert report["boxes_read"] == 4
+    assert report["boxes_imported"] == 4
+    assert report["boxes_clipped"] == 1
+    assert report["annotations_unusable"] == 1
+    assert report["details"]["keyframes_without_box"] == 1
+
+    frames = _boxes_by_frame(sample)
+    # real fps 4: 1.5 s -> frame 7, 3.0 s -> 13, 5.5 s -> 23, frameNumber 160 at 25 fps = 6.4 s -> 26
+    assert sorted(frames) == [7, 13, 23, 26]
+    assert frames[7][0].label == "Phoning"
+    assert frames[7][0].bounding_box == pytest.approx([0.1, 0.2, 0.4, 0.7])
+    assert frames[7][0]["isOccluded"] is True and frames[7][0]["isSmall"] is False
+    assert frames[13][0].bounding_box == pytest.approx([0.6, 0.1, 0.4, 0.6])
+    assert frames[13][0]["clipped"] is True
+    assert frames[23][0].label == "TakingPhotosOrVideos"
+    assert sample.frames[23]["action"] == "TakingPhotosOrVideos"
+    assert sample.frames[7]["keyframe_time"] == 1.5
+
+    instances = sample["gt_instances"].detections
+    assert [(d.label, d.support) for d in instances] == [
+        ("Phoning", [5, 17]),
+        ("Phoning", [25, 31]),
+        ("TakingPhotosOrVideos", [21, 25]),
+        ("TakingPhotosOrVideos", [33, 37]),
+    ]
+
+
+def test_daly_all_splits_and_classes(daly_files, cleanup):
+    name = _name("daly-all")
+    cleanup.append(name)
+    dataset = fvgd.load_daly(
+        daly_files / "daly1.1.0.pkl", daly_files / "videos", name=name, split="all", classes=["Drinking"],
+        persistent=False,
+    )
+    # vidTest has no Drinking instance; vidTrain does; vidGone has no file
+    assert dataset.distinct("video_id") == ["vidTrain"]
+    assert dataset.info["import_report"]["missing_videos"] == ["vidGone"]
+    assert dataset.first().frames[3]["gt"].detections[0].bounding_box == pytest.approx([0, 0, 1, 1])
+    with pytest.raises(ValueError, match="split"):
+        fvgd.load_daly(daly_files, daly_files / "videos", name=_name("daly-bad"), split="val")
+
+
+# ---------------------------------------------------------------- V-HICO
+
+
+def test_vhico_nested_layout(tmp_path, cleanup):
+    annotations = {
+        "ride_bicycle/abc": {
+            "label": "ride_bicycle",
+            "width": 320,
+            "height": 240,
+            "frames": {
+                "000005.jpg": {"human_box": [10, 20, 110, 200], "object_box": [60, 100, 200, 230]},
+                "9": [
+                    {
+                        "human_bbox": [[0, 0, 50, 50], [100, 100, 150, 150]],
+                        "objects": [{"name": "bicycle", "bbox": [40, 40, 120, 120]}],
+                    }
+                ],
+            },
+        },
+        "kick_ball/def": {
+            "frames": {
+                "3": {"verb": "kick", "object_name": "ball", "human": [0.1, 0.1, 0.3, 0.9], "object": [0.5, 0.8, 0.6, 0.9]},
+                "20": {"action": "kick ball", "human": [0.1, 0.1, 0.3, 0.9]},  # past the 10-frame video
+            }
+        },
+        "missing_one": {"frames": {"1": {"action": "hold cup", "human": [1, 1, 5, 5]}}},
+    }
+    path = tmp_path / "vhico_test.json"
+    path.write_text(json.dumps({"annotations": annotations}))
+    videos = tmp_path / "videos"
+    (videos / "ride_bicycle").mkdir(parents=True)
+    make_video(videos / "ride_bicycle" / "abc.mp4", num_frames=12, size=(64, 48), fps=4)
+    make_video(videos / "def.mp4", num_frames=10, size=(64, 48), fps=4)
+    name = _name("vhico")
+    cleanup.append(name)
+
+    dataset = fvgd.load_vhico(path, videos, name=name, persistent=False)
+
+    assert len(dataset) == 2
+    assert dataset.count_sample_tags() == {"vhico": 2}
+    report = dataset.info["import_report"]
+    assert report["missing_videos"] == ["missing_one"]
+    assert report["annotations_past_end"] == 1
+
+    ride = dataset.match(fo.ViewField("video_id") == "abc").first()
+    assert ride.action == "ride bicycle"
+    assert ride.prompt_parser == "verb_object"
+    assert ride.annotation_video_id == "ride_bicycle/abc"
+    # frame 5: enclosing box of human [10,20,110,200] and object [60,100,200,230] in 320x240
+    det = ride.frames[5]["gt"].detections[0]
+    assert det.label == "ride bicycle"
+    assert det.bounding_box == pytest.approx([10 / 320, 20 / 240, 190 / 320, 210 / 240])
+    parts = ride.frames[5]["gt_parts"].detections
+    assert [p.label for p in parts] == ["human", "object"]
+    assert parts[0].bounding_box == pytest.approx([10 / 320, 20 / 240, 100 / 320, 180 / 240])
+    # frame 9: two humans and a named object
+    det = ride.frames[9]["gt"].detections[0]
+    assert det.bounding_box == pytest.approx([0, 0, 150 / 320, 150 / 240])
+    assert [p.label for p in ride.frames[9]["gt_parts"].detections] == ["human", "human", "bicycle"]
+
+    kick = dataset.match(fo.ViewField("video_id") == "def").first()
+    assert sorted(kick.frames.keys()) == [3]
+    det = kick.frames[3]["gt"].detections[0]
+    assert det.label == "kick ball"  # verb + object name
+    assert det.bounding_box == pytest.approx([0.1, 0.1, 0.5, 0.8])  # normalised input, enclosing box
+
+
+def test_vhico_flat_list_with_pixel_boxes_in_video_size(tmp_path, cleanup):
+    records = [
+        {"video_id": "clip1", "frame_id": 0, "hoi": "hold_cup", "human_box": [8, 8, 40, 40], "object_box": [30, 30, 48, 44]},
+        {"video_id": "clip1", "frame_id": 4, "hoi": "hold_cup", "person_box": {"x": 0, "y": 0, "w": 16, "h": 24}},
+        {"video_id": "clip1", "frame_id": 6, "hoi": "hold_cup"},  # no boxes: unreadable
+        {"frame_id": 6, "hoi": "hold_cup", "human_box": [0, 0, 1, 1]},  # no video: unreadable
+    ]
+    path = tmp_path / "flat.json"
+    path.write_text(json.dumps(records))
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    make_video(videos / "clip1.avi", num_frames=8, size=(64, 48), fps=4, codec="mpeg4")
+    name = _name("vhico-flat")
+    cleanup.append(name)
+
+    dataset = fvgd.load_vhico(path, videos, name=name, frame_index_base=0, persistent=False)
+    sample = dataset.first()
+    assert sample.filepath.endswith("clip1.avi")
+    assert sorted(sample.frames.keys()) == [1, 5]  # 0-based indices 0 and 4
+    # no size in the annotations: pixels of the video itself (64x48)
+    det = sample.frames[1]["gt"].detections[0]
+    assert det.bounding_box == pytest.approx([8 / 64, 8 / 48, 40 / 64, 36 / 48])
+    assert sample.frames[5]["gt"].detections[0].bounding_box == pytest.approx([0, 0, 16 / 64, 24 / 48])
+    assert dataset.info["import_report"]["details"]["entries_unreadable"] == 2
+
+
+def test_vhico_reader_shapes():
+    data = {"v1": [{"frame": "frame_0012", "label": "cut_cake", "human_box": [0, 0, 1, 1], "object_box": [1, 1, 2, 2]}]}
+    out, skipped = read_annotations(data)
+    assert skipped == 0
+    (ann,) = out["v1"]
+    assert (ann.frame, ann.label, len(ann.humans), len(ann.objects)) == (12, "cut cake", 1, 1)
+
+    data = {"v2": {"7": {"action": "pour_water", "boxes": [{"label": "person", "bbox": [0, 0, 5, 5]},
+                                                            {"label": "bottle", "bbox": [1, 1, 3, 3]}]}}}
+    (ann,) = read_annotations(data)[0]["v2"]
+    assert ann.humans == [[0, 0, 5, 5]] and ann.objects == [("bottle", [1, 1, 3, 3])]
+
+    (ann,) = read_annotations({"v3": [{"time": 2.5, "action": "x", "human": [0, 0, 10, 10]}]})[0]["v3"]
+    assert ann.time == 2.5 and ann.frame is None
+
+    (ann,) = read_annotations({"v4": {"1": {"action": "x", "human": [5, 5, 10, 20]}}}, box_format="xywh")[0]["v4"]
+    assert ann.humans == [[5, 5, 15, 25]]
+
+
+# ---------------------------------------------------------------- misc
+
+
+def test_missing_annotation_files_raise_helpful_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="GroundingYouTube"):
+        fvgd.load_groundingyoutube(tmp_path, tmp_path, name=_name("none"))
+    with pytest.raises(FileNotFoundError, match="final_dataset_annotations.pkl"):
+        fvgd.load_youcook2_interactions(tmp_path, tmp_path, name=_name("none"))
+    with pytest.raises(FileNotFoundError, match="DALY"):
+        fvgd.load_daly(tmp_path, tmp_path, name=_name("none"))
+    with pytest.raises(NotADirectoryError, match="videos folder"):
+        fvgd.load_groundingyoutube(GYT_DIR, tmp_path / "no_videos", name=_name("none"))
+
+
+def test_get_import_report(gyt_videos, cleanup):
+    name = _name("gyt-report")
+    cleanup.append(name)
+    dataset = fvgd.load_groundingyoutube(GYT_DIR, gyt_videos, name=name, video_ids=["xG9G-qHNbtY"], persistent=False)
+    report = fvgd.get_import_report(dataset)
+    assert isinstance(report, ImportReport)
+    assert report.videos_imported == 1 and report.annotations_past_end == 1
+    assert "groundingyoutube" in report.summary()
