@@ -113,6 +113,11 @@ def test_paper_rounding_and_normalized_disagree_on_the_far_edge():
     normalized = score_point(point, [box], protocol="normalized")
     assert paper.hit and paper.used_pixels
     assert not normalized.hit and normalized.distance > 0
+    # round(), not floor/ceil: x1 * 448 = 44.8 -> 45 and x2 -> 134
+    size = (SIZE, SIZE)
+    assert not score_point(point, [box], input_point=(44, 100), input_size=size).hit
+    assert score_point(point, [box], input_point=(45, 100), input_size=size).hit
+    assert not score_point(point, [box], input_point=(135, 100), input_size=size).hit
 
 
 def test_paper_protocol_rounds_half_to_even():
