@@ -72,7 +72,7 @@ UNLABELED_CLASS = "(unlabeled)"
 # keypoint attributes the run must not overwrite with its "hit"/"miss" attribute
 RESERVED_EVAL_KEYS = frozenset(
     ["id", "tags", "label", "points", "confidence", "index", "attributes"]
-    + ["component", "prompt", "input_point", "input_size", "heat"]
+    + ["component", "prompt", "input_point", "input_size", "heat", "score"]
 )
 HIT = "hit"
 MISS = "miss"
