@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -89,3 +90,36 @@ class Backbone(nn.Module):
     @property
     def depth(self) -> int:
         return len(self.blocks)
+
+
+def resample_positional_embedding(table: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Resample a ``[1 + g0*g0, C]`` positional table to ``grid`` (METHOD.md 1.1 step 3).
+
+    The CLS row is kept; the patch rows are resized as an image with bicubic interpolation,
+    antialiasing on and ``align_corners=False``. A table already of that grid is returned as is.
+    """
+    rows, width = table.shape[0] - 1, table.shape[1]
+    side = int(round(rows**0.5))
+    if side * side != rows:
+        raise ValueError(f"the positional embedding has {rows} patch rows, which is not a square grid")
+    if (side, side) == tuple(grid):
+        return table
+    patches = table[1:].reshape(1, side, side, width).permute(0, 3, 1, 2)  # [1, C, g0, g0]
+    patches = F.interpolate(patches.float(), size=tuple(grid), mode="bicubic", antialias=True, align_corners=False)
+    patches = patches.to(table.dtype).permute(0, 2, 3, 1).reshape(grid[0] * grid[1], width)
+    return torch.cat([table[:1], patches], dim=0)
+
+
+def as_rgb_uint8(frame, index: int = 0) -> np.ndarray:
+    """An HxWx3 uint8 RGB copy of ``frame`` (grey, RGBA and float [0, 1] frames are converted)."""
+    array = np.asarray(frame)
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ValueError(f"frame {index} should be an HxWx3 RGB array, got shape {array.shape}")
+    array = array[:, :, :3]
+    if array.dtype != np.uint8:
+        if np.issubdtype(array.dtype, np.floating) and array.size and array.max() <= 1.0:
+            array = array * 255.0
+        array = np.clip(np.rint(array), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(array)

@@ -13,35 +13,15 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from .base import Backbone, BackboneInfo
+from .base import Backbone, BackboneInfo, as_rgb_uint8, resample_positional_embedding
 
 logger = logging.getLogger(__name__)
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def resample_positional_embedding(pos: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-    """Resample a ``[1 + g0*g0, C]`` positional table to ``grid`` (METHOD.md 1.1 step 3).
-
-    The CLS row is kept; the patch rows are resized as an image with bicubic interpolation,
-    antialiasing on and ``align_corners=False``.
-    """
-    cls_row, patch_rows = pos[:1], pos[1:]
-    g0 = int(round(patch_rows.shape[0] ** 0.5))
-    if g0 * g0 != patch_rows.shape[0]:
-        raise ValueError(f"positional embedding with {patch_rows.shape[0]} patch rows is not a square grid")
-    if (g0, g0) == tuple(grid):
-        return pos
-    c = patch_rows.shape[1]
-    table = patch_rows.reshape(1, g0, g0, c).permute(0, 3, 1, 2)  # [1, C, g0, g0]
-    table = F.interpolate(table.float(), size=tuple(grid), mode="bicubic", antialias=True, align_corners=False)
-    table = table.to(pos.dtype).permute(0, 2, 3, 1).reshape(grid[0] * grid[1], c)
-    return torch.cat([cls_row, table], dim=0)
 
 
 class OpenClipBackbone(Backbone):
@@ -120,7 +100,7 @@ class OpenClipBackbone(Backbone):
     def preprocess(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
         if len(frames) != 1:
             raise ValueError(f"{self.info.name} takes one frame per item, got {len(frames)}")
-        frame = _as_rgb_uint8(frames[0])
+        frame = as_rgb_uint8(frames[0])
         h, w = self.info.image_size
         image = Image.fromarray(frame).resize((w, h), Image.BICUBIC)
         pixels = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1).div_(255.0)
@@ -136,21 +116,6 @@ class OpenClipBackbone(Backbone):
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         """The model's own image embedding (for comparisons; not used by the engine)."""
         return self.model.encode_image(pixels)
-
-
-def _as_rgb_uint8(frame) -> np.ndarray:
-    frame = np.asarray(frame)
-    if frame.ndim == 2:
-        frame = np.repeat(frame[:, :, None], 3, axis=2)
-    if frame.ndim != 3 or frame.shape[2] not in (3, 4):
-        raise ValueError(f"expected an HxWx3 RGB frame, got an array of shape {frame.shape}")
-    if frame.shape[2] == 4:
-        frame = frame[:, :, :3]
-    if frame.dtype != np.uint8:
-        if np.issubdtype(frame.dtype, np.floating) and frame.size and frame.max() <= 1.0:
-            frame = frame * 255.0
-        frame = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(frame)
 
 
 def _check_supported(visual) -> None:

@@ -80,6 +80,27 @@ register_backbone(BackboneSpec(
     description="OpenCLIP ViT-L/14 (LAION-2B, laion2b_s32b_b82k), 448 px",
 ))
 register_backbone(BackboneSpec(
+    name="viclip-b-16", family="viclip", architecture="viclip-b-16", pretrained="OpenGVLab/ViCLIP-B-16-hf",
+    image_size=224,
+    license="CC-BY-NC-SA-4.0 (ViCLIP weights, InternVid-FLT-10M; non-commercial)",
+    description="ViCLIP-B/16 video-language model (InternVid-FLT-10M), 8 frames at 224 px",
+))
+register_backbone(BackboneSpec(
+    name="viclip-l-14", family="viclip", architecture="viclip-l-14", pretrained="OpenGVLab/ViCLIP-L-14-hf",
+    image_size=224,
+    license="CC-BY-NC-SA-4.0 (ViCLIP weights, InternVid-FLT-10M; non-commercial)",
+    description="ViCLIP-L/14 video-language model (InternVid-FLT-10M), 8 frames at 224 px",
+))
+register_backbone(BackboneSpec(
+    name="test-viclip-tiny", family="viclip", architecture="test-viclip-tiny", pretrained=None, image_size=32,
+    license="none (random weights)",
+    description="a tiny 8-block ViCLIP with random weights, for tests and offline smoke runs",
+    model_config=dict(
+        name="test-viclip-tiny", patch=8, width=64, layers=8, heads=4, embed_dim=32, text_width=32,
+        text_layers=2, text_heads=4, image_size=32, num_frames=8, target_frame=4,
+    ),
+))
+register_backbone(BackboneSpec(
     name="test-vit-tiny", family="open_clip", architecture="test-vit-tiny", pretrained=None, image_size=64,
     license="none (random weights)",
     description="a tiny 8-block ViT with random weights, for tests and offline smoke runs",
@@ -144,7 +165,11 @@ def build_backbone(
     if spec.family == "viclip":
         from .viclip import build_viclip
 
-        return build_viclip(spec.architecture, checkpoint=checkpoint if pretrained else None,
+        if spec.model_config is not None and pretrained and checkpoint is None:
+            raise ValueError(f"backbone {spec.name!r} has no pretrained weights; use from_config()")
+        if checkpoint is not None and not os.path.exists(checkpoint):
+            raise FileNotFoundError(f"checkpoint {checkpoint!r} does not exist")
+        return build_viclip(spec.model_config or spec.architecture, checkpoint=checkpoint if pretrained else None,
                             pretrained=pretrained)
     if spec.family != "open_clip":
         raise ValueError(f"unknown backbone family {spec.family!r}")

@@ -15,7 +15,6 @@ patch at row ``r``, column ``c`` of frame ``t`` is token ``1 + (r * G + c) * T +
 from __future__ import annotations
 
 import logging
-import math
 import os
 import pickle
 import types
@@ -26,10 +25,9 @@ from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .base import Backbone, BackboneInfo
+from .base import Backbone, BackboneInfo, as_rgb_uint8, resample_positional_embedding
 
 logger = logging.getLogger(__name__)
 
@@ -297,7 +295,7 @@ class ViCLIPBackbone(Backbone):
         x = self.conv1(pixels.permute(0, 2, 1, 3, 4))  # [B, C, T, G_h, G_w]
         batch, width, frames, grid_h, grid_w = x.shape
         x = x.permute(0, 2, 3, 4, 1).reshape(batch, frames, grid_h * grid_w, width)  # [B, T, n, C]
-        pos = _resample_positional_embedding(self.positional_embedding, (grid_h, grid_w)).to(x.dtype)
+        pos = resample_positional_embedding(self.positional_embedding, (grid_h, grid_w)).to(x.dtype)
         x = x + pos[1:]
         temporal = self.temporal_positional_embedding.to(x.dtype)  # [1, T, C]
         if frames == 1:
@@ -339,7 +337,7 @@ class ViCLIPBackbone(Backbone):
         std = np.asarray(IMAGENET_STD, dtype=np.float64)
         out = np.empty((count, 3, height, width), dtype=np.float32)
         for index, frame in enumerate(frames):
-            rgb = _as_rgb_uint8(frame, index)
+            rgb = as_rgb_uint8(frame, index)
             resized = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
             out[index] = ((resized / 255.0 - mean) / std).transpose(2, 0, 1)
         return torch.from_numpy(out)
@@ -661,34 +659,6 @@ _PLACEHOLDER_PICKLE.__version__ = "1"
 
 
 # ---------------------------------------------------------------------------------------- helpers
-def _resample_positional_embedding(table: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-    """``[1 + g0*g0, C]`` -> ``[1 + G_h*G_w, C]``: CLS row kept, patch rows resized bicubic with antialias."""
-    rows, width = table.shape[0] - 1, table.shape[1]
-    side = math.isqrt(rows)
-    if side * side != rows:
-        raise ValueError(f"the positional embedding has {rows} patch rows, which is not a square grid")
-    if (side, side) == tuple(grid):
-        return table
-    patches = table[1:].reshape(1, side, side, width).permute(0, 3, 1, 2)  # [1, C, g0, g0]
-    patches = F.interpolate(patches.float(), size=tuple(grid), mode="bicubic", antialias=True, align_corners=False)
-    patches = patches.to(table.dtype).permute(0, 2, 3, 1).reshape(grid[0] * grid[1], width)
-    return torch.cat([table[:1], patches], dim=0)
-
-
-def _as_rgb_uint8(frame: Any, index: int) -> np.ndarray:
-    array = np.asarray(frame)
-    if array.ndim == 2:
-        array = np.repeat(array[:, :, None], 3, axis=2)
-    if array.ndim != 3 or array.shape[2] not in (3, 4):
-        raise ValueError(f"frame {index} should be an HxWx3 RGB array, got shape {array.shape}")
-    array = array[:, :, :3]
-    if array.dtype != np.uint8:
-        if np.issubdtype(array.dtype, np.floating) and array.size and array.max() <= 1.0:
-            array = array * 255.0
-        array = np.clip(np.rint(array), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(array)
-
-
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
