@@ -1,0 +1,160 @@
+"""Command line: ``python -m fiftyone_videogem <command>``.
+
+Commands:
+    backbones   list the registered backbones and their licences
+    ground      ground a prompt in one frame of a video file and write a picture of the result
+    demo        build (or load) a video dataset, run VideoGEM over it and open the FiftyOne App
+    benchmark   reproduce the paper's pointing-game protocol on a benchmark dataset
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+logger = logging.getLogger(__name__)
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backbone", default="clip-vit-b-16", help="registry name (see `backbones`)")
+    parser.add_argument("--checkpoint", default=None, help="local weights file instead of the download")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="random weights of the backbone's architecture (offline smoke runs; meaningless output)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
+    parser.add_argument("--weighting", default="static+dynamic",
+                        choices=["none", "static", "dynamic", "static+dynamic"])
+    parser.add_argument("--no-decomposition", action="store_true", help="ground the action prompt only")
+    parser.add_argument("--merge", default="point_average",
+                        choices=["point_average", "heatmap_average", "heatmap_product"])
+    parser.add_argument("--parser", default="auto", dest="prompt_parser",
+                        choices=["auto", "verb_object", "camel_case", "sentence", "none"])
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "bf16"])
+
+
+def build_engine(args: argparse.Namespace):
+    """A VideoGEM engine from the common command-line options."""
+    from .engine.grounding import VideoGEM
+
+    options = dict(weighting=args.weighting, decomposition=not args.no_decomposition, merge=args.merge,
+                   prompt_parser=args.prompt_parser, batch_size=args.batch_size, precision=args.precision)
+    if args.random_weights:
+        logger.warning("using random weights: the output shows the pipeline works, not where actions are")
+        return VideoGEM.from_config(args.backbone, device=args.device, **options)
+    return VideoGEM.from_pretrained(args.backbone, checkpoint=args.checkpoint, device=args.device, **options)
+
+
+def cmd_backbones(args: argparse.Namespace) -> int:
+    from .engine.backbones.registry import list_backbones
+
+    for spec in list_backbones():
+        print(f"{spec.name:20s} {spec.description}\n{'':20s} licence: {spec.license}")
+    return 0
+
+
+def cmd_ground(args: argparse.Namespace) -> int:
+    from .video import FrameDecoder, context_frame_numbers, probe, seconds_to_frame_number, stride_in_frames
+    from .visualize import render_result, save_rgb
+
+    info = probe(args.video)
+    if args.frame is not None:
+        target = args.frame
+    elif args.time is not None:
+        target = seconds_to_frame_number(args.time, info.frame_rate)
+    else:
+        target = (info.num_frames + 1) // 2
+    if not 1 <= target <= info.num_frames:
+        raise SystemExit(f"frame {target} is outside the video '{args.video}' (frames 1..{info.num_frames})")
+    engine = build_engine(args)
+    t, index = engine.info.num_frames, engine.info.target_frame
+    numbers = [target]
+    if t > 1:
+        stride = stride_in_frames(args.stride, info.frame_rate)
+        numbers = context_frame_numbers(target, t, index, stride, last=info.num_frames)
+    with FrameDecoder(args.video) as decoder:
+        decoded = dict(decoder.frames(numbers))
+        if decoder.missing:
+            raise SystemExit(f"could not decode frames {decoder.missing} of '{args.video}'")
+    frames = [decoded[n] for n in numbers]
+    result = engine.ground(frames if t > 1 else frames[0], args.prompt)
+    save_rgb(args.output, render_result(decoded[target], result))
+    x, y = result.point
+    print(f"frame {target}: point ({x:.3f}, {y:.3f}) of the frame; picture written to {args.output}")
+    for name, c in result.components.items():
+        print(f"  {name:6s} ({c.point[0]:.3f}, {c.point[1]:.3f})  {c.prompt}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args)
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from .benchmark import run_benchmark
+
+    return run_benchmark(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fiftyone_videogem", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("backbones", help="list the registered backbones")
+    p.set_defaults(func=cmd_backbones)
+
+    p = sub.add_parser("ground", help="ground a prompt in a frame of a video and write a picture")
+    p.add_argument("video")
+    p.add_argument("prompt")
+    p.add_argument("--frame", type=int, default=None, help="1-based frame number (default: the middle frame)")
+    p.add_argument("--time", type=float, default=None, help="time in seconds instead of --frame")
+    p.add_argument("--stride", type=float, default=0.25, help="context spacing in seconds (video backbones)")
+    p.add_argument("--output", default="videogem.png")
+    _add_engine_options(p)
+    p.set_defaults(func=cmd_ground)
+
+    p = sub.add_parser("demo", help="run VideoGEM on a video dataset and open the FiftyOne App")
+    p.add_argument("--videos", default=None, help="a folder of videos (default: a small generated dataset)")
+    p.add_argument("--prompt", default=None, help="the action to ground in every video of --videos")
+    p.add_argument("--dataset", default="videogem-demo", help="FiftyOne dataset name")
+    p.add_argument("--every", type=int, default=None, help="process every N-th frame (default: GT frames, or 1 fps)")
+    p.add_argument("--no-app", action="store_true", help="do not open the App")
+    p.add_argument("--port", type=int, default=5151)
+    p.add_argument("--overwrite", action="store_true")
+    _add_engine_options(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("benchmark", help="the paper's pointing-game protocol on a benchmark dataset")
+    p.add_argument("--dataset", required=True, choices=["groundingyoutube", "youcook2_interactions", "daly", "vhico"])
+    p.add_argument("--annotations", required=True, help="annotation file or folder of the benchmark")
+    p.add_argument("--videos", required=True, help="folder with the downloaded videos")
+    p.add_argument("--name", default=None, help="FiftyOne dataset name (default: the benchmark's)")
+    p.add_argument("--label-field", default=None)
+    p.add_argument("--image-mode", action="store_true", help="video backbones: repeat the keyframe T times")
+    p.add_argument("--single-prompt", default="action", choices=["action", "verb", "object"])
+    p.add_argument("--max-videos", type=int, default=None)
+    p.add_argument("--output", default=None, help="results JSON (default: <dataset>-<backbone>.json)")
+    p.add_argument("--overwrite", action="store_true", help="recompute labels that already exist")
+    _add_engine_options(p)
+    p.set_defaults(func=cmd_benchmark)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args) or 0
+    except (ValueError, RuntimeError, FileNotFoundError) as e:
+        if args.verbose:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
