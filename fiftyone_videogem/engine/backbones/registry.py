@@ -210,7 +210,7 @@ def _build_open_clip(spec: BackboneSpec, checkpoint: str | None, pretrained: boo
                     f"could not get the pretrained weights {spec.architecture}/{spec.pretrained} for backbone "
                     f"{spec.name!r} ({type(e).__name__}: {e}). open_clip downloads them from the Hugging Face "
                     f"hub on first use; on a machine without access, download the checkpoint elsewhere and pass "
-                    f"checkpoint='/path/to/open_clip_model.safetensors' (or set HF_HUB_OFFLINE=0 and retry)."
+                    f"checkpoint='/path/to/open_clip_model.safetensors' (command line: --checkpoint PATH)."
                 ) from e
             raise
         tokenizer = open_clip.get_tokenizer(spec.architecture)
