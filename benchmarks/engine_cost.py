@@ -22,14 +22,30 @@ import fiftyone_videogem as fvg
 from fiftyone_videogem.engine.gem import gem_forward
 
 
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    samples = []
+def interleaved(baseline, candidates: dict, repeats: int) -> tuple[float, dict]:
+    """Median baseline time and, per candidate, the median of per-round time ratios.
+
+    Each round runs the baseline and then every candidate, so slow drifts of a shared machine
+    hit both sides of a ratio alike.
+    """
+    baseline()
+    for fn in candidates.values():
+        fn()  # warm-up
+    base_times, ratios, times = [], {k: [] for k in candidates}, {k: [] for k in candidates}
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        baseline()
+        base = time.perf_counter() - start
+        base_times.append(base)
+        for name, fn in candidates.items():
+            start = time.perf_counter()
+            fn()
+            elapsed = time.perf_counter() - start
+            times[name].append(elapsed)
+            ratios[name].append(elapsed / base)
+    return statistics.median(base_times), {
+        k: (statistics.median(times[k]), statistics.median(ratios[k])) for k in candidates
+    }
 
 
 def main() -> None:
@@ -79,21 +95,22 @@ def main() -> None:
             sync()
         return run
 
-    t_encode = timed(encode(pixels1), args.repeats)
-    t_ground = timed(ground_pixels(pixels1, 1), args.repeats)
-    t_gem = timed(vision_only(pixels1), args.repeats)
-    t_full = timed(lambda: (engine.ground(frame, prompt), sync()), args.repeats)
-    t_encode_b = timed(encode(pixelsb), max(2, args.repeats // 2))
-    t_ground_b = timed(ground_pixels(pixelsb, args.batch), max(2, args.repeats // 2))
+    t_encode, single = interleaved(encode(pixels1), {
+        "GEM vision pass only": vision_only(pixels1),
+        "ground (pixels -> points)": ground_pixels(pixels1, 1),
+        "ground (uint8 frame -> points)": lambda: (engine.ground(frame, prompt), sync()),
+    }, args.repeats)
+    t_encode_b, batched = interleaved(encode(pixelsb), {"ground": ground_pixels(pixelsb, args.batch)},
+                                      max(2, args.repeats // 2))
 
     print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} arch={args.arch} "
-          f"size={args.size} precision={args.precision}")
+          f"size={args.size} precision={args.precision} (medians of {args.repeats} interleaved rounds)")
     print(f"encode_image, 1 frame:                   {t_encode * 1e3:8.1f} ms")
-    print(f"GEM vision pass only, 1 frame:           {t_gem * 1e3:8.1f} ms   ratio {t_gem / t_encode:.3f}x")
-    print(f"ground (pixels -> points), 1 frame:      {t_ground * 1e3:8.1f} ms   ratio {t_ground / t_encode:.3f}x")
-    print(f"ground (uint8 frame -> points), 1 frame: {t_full * 1e3:8.1f} ms   ratio {t_full / t_encode:.3f}x")
+    for name, (t, ratio) in single.items():
+        print(f"{name + ', 1 frame:':40s} {t * 1e3:8.1f} ms   ratio {ratio:.3f}x")
+    t_ground_b, ratio_b = batched["ground"]
     print(f"batched throughput (batch {args.batch}): encode_image {args.batch / t_encode_b:.2f} frames/s, "
-          f"ground {args.batch / t_ground_b:.2f} frames/s, ratio {t_ground_b / t_encode_b:.3f}x")
+          f"ground {args.batch / t_ground_b:.2f} frames/s, ratio {ratio_b:.3f}x")
 
 
 if __name__ == "__main__":
