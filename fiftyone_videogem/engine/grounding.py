@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -199,6 +201,7 @@ class VideoGEM:
         if self.options.depth > backbone.depth:
             raise ValueError(f"depth K={self.options.depth} exceeds the backbone's {backbone.depth} blocks")
         self._text_cache: dict[str, torch.Tensor] = {}
+        self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------------------ builders
     @classmethod
@@ -278,6 +281,15 @@ class VideoGEM:
         """Model pixels of one item on the CPU (``[3,H,W]`` or ``[T,3,H,W]``)."""
         return self.backbone.preprocess(self._as_item(frame))
 
+    def _preprocess_many(self, frames: Sequence) -> torch.Tensor:
+        """Preprocess several items; image resizing releases the GIL, so threads run it in parallel."""
+        if len(frames) == 1:
+            return self.preprocess(frames[0])[None]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1),
+                                            thread_name_prefix="videogem-preprocess")
+        return torch.stack(list(self._pool.map(self.preprocess, frames)))
+
     def _autocast(self):
         precision = self.options.precision
         if precision is None:
@@ -306,7 +318,7 @@ class VideoGEM:
         while start < len(frames):
             chunk = slice(start, start + batch)
             try:
-                pixels = torch.stack([self.preprocess(f) for f in frames[chunk]])
+                pixels = self._preprocess_many(frames[chunk])
                 results.extend(self.ground_pixels(pixels, parsed[chunk]))
             except RuntimeError as e:
                 if self.device.type != "cuda" or not _is_out_of_memory(e) or batch == 1:
