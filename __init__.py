@@ -32,6 +32,11 @@ def register(p):
 
     register_operators(p)
 
+    from fiftyone_videogem.plugin.triage import EvaluatePointingGame, TriagePanel
+
+    p.register(EvaluatePointingGame)
+    p.register(TriagePanel)
+
 
 def download_model(model_name, model_path):
     """Model-zoo hook: fetch the weights of ``model_name`` (see ``zoo.py``)."""

@@ -1,0 +1,712 @@
+"""Visual error triage of pointing-game runs in the FiftyOne App.
+
+Two plugin components live here; the plugin entry (``__init__.py`` at the plugin root)
+registers them:
+
+-   :class:`EvaluatePointingGame` (operator ``evaluate_pointing_game``): a form over
+    :func:`fiftyone_videogem.evaluation.evaluate_pointing_game` that also saves the triage
+    views of the run (:func:`fiftyone_videogem.evaluation.save_triage_views`) and reports
+    the accuracy in a notification.
+-   :class:`TriagePanel` (panel ``videogem_triage``): picks one pointing-game run of the
+    dataset, shows its overall / per-component and per-class accuracy as Plotly bar charts
+    and its worst misses as a table. Clicking a class bar shows that class's missed frames
+    in the App, clicking a component bar shows the frames that component missed, and a
+    button shows every miss.
+
+Everything the panel displays is computed in its event handlers (``on_load``,
+``on_change_run``, ``refresh``) and stored in the panel state/data; ``render`` only lays
+the components out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from typing import Any, Optional
+
+from bson import ObjectId
+
+import fiftyone as fo
+import fiftyone.core.labels as fol
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+from fiftyone import ViewField as F
+
+from fiftyone_videogem.evaluation import (
+    BOX_MODES,
+    METHOD_NAME,
+    PROTOCOLS,
+    RESERVED_EVAL_KEYS,
+    PointingGameResults,
+    evaluate_pointing_game,
+    save_triage_views,
+)
+
+logger = logging.getLogger(__name__)
+
+OPERATOR_NAME = "evaluate_pointing_game"
+PANEL_NAME = "videogem_triage"
+DEFAULT_EVAL_KEY = "pointing"
+# preferred defaults of the form, most specific first
+PREFERRED_PRED_FIELDS = ("frames.vgem_point", "vgem_point", "frames.vgem", "vgem")
+PREFERRED_GT_FIELDS = ("frames.gt", "gt", "frames.ground_truth", "ground_truth")
+OVERALL_BAR = "all frames"
+NO_POINT = "no point"
+HIT_COLOR = "#4caf50"
+MISS_COLOR = "#ff6d04"
+CHART_WIDTH = 520  # pixels; the App sizes charts of new panels before their layout settles
+
+_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+# --------------------------------------------------------------------------------------
+# Helpers shared by the operator and the panel
+# --------------------------------------------------------------------------------------
+
+
+def list_pointing_game_runs(dataset: fo.Dataset) -> list[str]:
+    """Returns the evaluation keys of the pointing-game runs on a dataset, in the order
+    FiftyOne lists them."""
+    keys = []
+    for key in dataset.list_evaluations():
+        try:
+            method = dataset.get_evaluation_info(key).config.method
+        except Exception as e:  # a run whose config class cannot be imported
+            logger.warning("Skipping evaluation '%s' whose config cannot be loaded: %s", key, e)
+            continue
+        if method == METHOD_NAME:
+            keys.append(key)
+    return keys
+
+
+def label_fields(collection, label_type: type) -> list[str]:
+    """Returns the sample-level and (on videos) ``frames.``-prefixed frame-level fields of
+    ``collection`` that hold labels of ``label_type``."""
+    fields = sorted(collection.get_field_schema(embedded_doc_type=label_type))
+    if collection._has_frame_fields():
+        frame_schema = collection.get_frame_field_schema(embedded_doc_type=label_type) or {}
+        fields += ["frames." + name for name in sorted(frame_schema)]
+    return fields
+
+
+def validate_eval_key(eval_key: Optional[str], dataset: fo.Dataset) -> Optional[str]:
+    """Returns why ``eval_key`` cannot name a new pointing-game run on ``dataset``, or None
+    when it can (an existing pointing-game run of that key is replaced)."""
+    if not eval_key:
+        return "Enter an evaluation key"
+    if not _KEY_PATTERN.match(eval_key):
+        return (
+            "'%s' is not a valid key: use letters, digits and underscores, not starting "
+            "with a digit" % eval_key
+        )
+    if eval_key in RESERVED_EVAL_KEYS:
+        return "'%s' is a keypoint attribute name; choose another key" % eval_key
+    if eval_key in dataset.list_evaluations() and eval_key not in list_pointing_game_runs(dataset):
+        return (
+            "'%s' already names a different kind of evaluation on this dataset; choose "
+            "another key or delete that evaluation first" % eval_key
+        )
+    return None
+
+
+def _default_choice(choices: list[str], preferred) -> Optional[str]:
+    for name in preferred:
+        if name in choices:
+            return name
+    return choices[0] if choices else None
+
+
+def _same_level(field: Optional[str], choices: list[str]) -> list[str]:
+    if field is None:
+        return choices
+    frame_level = field.startswith("frames.")
+    return [c for c in choices if c.startswith("frames.") == frame_level]
+
+
+def _next_free_key(dataset: fo.Dataset) -> str:
+    existing = set(dataset.list_evaluations())
+    if DEFAULT_EVAL_KEY not in existing:
+        return DEFAULT_EVAL_KEY
+    n = 2
+    while "%s%d" % (DEFAULT_EVAL_KEY, n) in existing:
+        n += 1
+    return "%s%d" % (DEFAULT_EVAL_KEY, n)
+
+
+def _percent(value: float) -> str:
+    return "%.1f%%" % (100.0 * value)
+
+
+# --------------------------------------------------------------------------------------
+# Operator
+# --------------------------------------------------------------------------------------
+
+
+class EvaluatePointingGame(foo.Operator):
+    """Runs the pointing game on the dataset, the current view or the selected samples.
+
+    Form parameters: ``pred_field`` (a Keypoints field, ``frames.<name>`` for video
+    frames), ``gt_field`` (a Detections field at the same level), ``eval_key``,
+    ``box_mode`` (``"any"``/``"union"``), ``protocol`` (``"paper"``/``"normalized"``),
+    ``save_views`` (default True) and the usual ``view_target``. The run is stored as a
+    pointing-game evaluation under ``eval_key``; the triage views
+    ``<eval_key>-misses[-<class>]`` are saved on the dataset.
+    """
+
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name=OPERATOR_NAME,
+            label="Evaluate VideoGEM (pointing game)",
+            description=(
+                "Score predicted action points against ground-truth boxes (pointing game) "
+                "and save views of the misses"
+            ),
+            icon="ads_click",
+            dynamic=True,
+            execute_as_generator=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        form = types.View(label="Evaluate VideoGEM (pointing game)")
+        if ctx.dataset is None:
+            inputs.view("no_dataset", types.Error(label="Open a dataset first"))
+            return types.Property(inputs, view=form)
+
+        target = ctx.target_view()
+        pred_choices = label_fields(target, fol.Keypoints)
+        gt_all = label_fields(target, fol.Detections)
+        if not pred_choices or not gt_all:
+            missing = "Keypoints (predicted points)" if not pred_choices else "Detections (ground truth)"
+            inputs.view(
+                "missing_fields",
+                types.Error(
+                    label="No %s field" % missing,
+                    description=(
+                        "The pointing game needs a Keypoints field of predicted points and "
+                        "a Detections field of ground-truth boxes; run VideoGEM grounding "
+                        "or import ground truth first"
+                    ),
+                ),
+            )
+            return types.Property(inputs, view=form)
+
+        pred_field = ctx.params.get("pred_field")
+        if pred_field not in pred_choices:
+            pred_field = _default_choice(pred_choices, PREFERRED_PRED_FIELDS)
+        inputs.enum(
+            "pred_field",
+            pred_choices,
+            default=pred_field,
+            required=True,
+            label="Predicted points",
+            description="Keypoints field holding the predicted action points",
+            view=types.DropdownView(),
+        )
+
+        gt_choices = _same_level(pred_field, gt_all)
+        if not gt_choices:
+            inputs.view(
+                "missing_gt",
+                types.Error(
+                    label="No Detections field at the level of '%s'" % pred_field,
+                    description=(
+                        "Frame-level predictions need frame-level ground truth and "
+                        "sample-level predictions need sample-level ground truth"
+                    ),
+                ),
+            )
+            return types.Property(inputs, view=form)
+
+        gt_field = ctx.params.get("gt_field")
+        if gt_field not in gt_choices:
+            gt_field = _default_choice(gt_choices, PREFERRED_GT_FIELDS)
+        inputs.enum(
+            "gt_field",
+            gt_choices,
+            default=gt_field,
+            required=True,
+            label="Ground truth",
+            description="Detections field holding the ground-truth boxes",
+            view=types.DropdownView(),
+        )
+
+        eval_key = ctx.params.get("eval_key") or _next_free_key(ctx.dataset)
+        key_prop = inputs.str(
+            "eval_key",
+            default=eval_key,
+            required=True,
+            label="Evaluation key",
+            description="Names the run and the fields it writes (<key>_hit, <key>_distance, ...)",
+        )
+        problem = validate_eval_key(eval_key, ctx.dataset)
+        if problem is not None:
+            key_prop.invalid = True
+            key_prop.error_message = problem
+        elif eval_key in ctx.dataset.list_evaluations():
+            inputs.view(
+                "overwrite_warning",
+                types.Warning(
+                    label="The pointing-game run '%s' will be replaced" % eval_key,
+                ),
+            )
+
+        box_modes = types.RadioGroup()
+        box_modes.add_choice("any", label="any", description="a hit on any box of the frame counts")
+        box_modes.add_choice(
+            "union", label="union", description="the rectangle enclosing all boxes of the frame"
+        )
+        inputs.enum("box_mode", list(BOX_MODES), default="any", label="Box mode", view=box_modes)
+
+        protocols = types.RadioGroup()
+        protocols.add_choice(
+            "paper",
+            label="paper",
+            description="integer input-frame pixel against rounded boxes (VideoGEM protocol)",
+        )
+        protocols.add_choice(
+            "normalized", label="normalized", description="normalised point against normalised box"
+        )
+        inputs.enum("protocol", list(PROTOCOLS), default="paper", label="Protocol", view=protocols)
+
+        inputs.bool(
+            "save_views",
+            default=True,
+            label="Save triage views",
+            description="Save '<key>-misses' and '<key>-misses-<class>' views on the dataset",
+        )
+        inputs.view_target(ctx, action_description="Evaluate")
+        return types.Property(inputs, view=form)
+
+    def execute(self, ctx):
+        params = ctx.params
+        eval_key = params.get("eval_key") or DEFAULT_EVAL_KEY
+        problem = validate_eval_key(eval_key, ctx.dataset)
+        if problem is not None:
+            raise ValueError(problem)
+
+        target = ctx.target_view()
+        if ctx.delegated:
+            progress = fo.report_progress(
+                lambda pb: ctx.set_progress(progress=pb.progress, label="Scoring points"), dt=2.0
+            )
+        else:
+            progress = False
+            yield ctx.trigger("set_progress", dict(progress=0.0, label="Scoring points"))
+
+        results = evaluate_pointing_game(
+            target,
+            params["pred_field"],
+            params["gt_field"],
+            eval_key=eval_key,
+            box_mode=params.get("box_mode", "any"),
+            protocol=params.get("protocol", "paper"),
+            progress=progress,
+        )
+
+        view_names: list[str] = []
+        if params.get("save_views", True):
+            if not ctx.delegated:
+                yield ctx.trigger("set_progress", dict(progress=0.8, label="Saving triage views"))
+            view_names = save_triage_views(ctx.dataset, eval_key)
+
+        message = "Pointing game '%s': %d/%d frames hit, accuracy %s" % (
+            eval_key,
+            results.num_hits,
+            results.num_evaluated,
+            _percent(results.accuracy),
+        )
+        if view_names:
+            message += "; saved view '%s'" % view_names[0]
+        logger.info(message)
+        if ctx.delegated:
+            ctx.set_progress(progress=1.0, label=message)
+        else:
+            yield ctx.trigger("set_progress", dict(progress=1.0, label="Done"))
+        yield ctx.ops.notify(message, variant="success")
+        yield ctx.ops.reload_dataset()
+
+
+# --------------------------------------------------------------------------------------
+# Panel
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class MissRow:
+    """One row of the panel's worst-misses table.
+
+    Args:
+        rank: 1-based position in the table
+        label: the frame's class
+        distance: normalised distance of the point to the nearest box, formatted, or
+            ``"no point"`` when nothing was predicted
+        media: file name of the sample
+        frame: frame number, or ``"-"`` for images and frame samples
+        sample_id: the sample (video) ID
+        frame_id: the evaluated frame's ID (the sample ID for images and frame samples)
+    """
+
+    rank: int
+    label: str
+    distance: str
+    media: str
+    frame: str
+    sample_id: str
+    frame_id: str
+
+
+def worst_misses(results: PointingGameResults, dataset: fo.Dataset, limit: int = 10) -> list[MissRow]:
+    """Returns the ``limit`` misses of a run farthest from their ground truth, frames
+    without a predicted point last."""
+    misses = [i for i, hit in enumerate(results.hits) if not hit]
+    misses.sort(
+        key=lambda i: (
+            results.distances[i] is None,
+            -(results.distances[i] or 0.0),
+            results.frame_classes[i],
+        )
+    )
+    misses = misses[:limit]
+    sample_ids = [results.sample_ids[i] for i in misses]
+    paths = _filepaths(results, dataset, sample_ids)
+
+    rows = []
+    for rank, i in enumerate(misses, 1):
+        distance = results.distances[i]
+        number = results.frame_numbers[i] if i < len(results.frame_numbers) else None
+        rows.append(
+            MissRow(
+                rank=rank,
+                label=results.frame_classes[i],
+                distance=NO_POINT if distance is None else "%.3f" % distance,
+                media=(paths.get(results.sample_ids[i]) or "").rsplit("/", 1)[-1],
+                frame="-" if number is None else str(number),
+                sample_id=results.sample_ids[i],
+                frame_id=results.frame_ids[i],
+            )
+        )
+    return rows
+
+
+def _filepaths(results: PointingGameResults, dataset: fo.Dataset, sample_ids: list[str]) -> dict:
+    if not sample_ids:
+        return {}
+    try:
+        ids, paths = dataset.select(sample_ids).values(["id", "filepath"])
+    except Exception:  # IDs of a frames view are not samples of the dataset
+        ids, paths = [], []
+    found = dict(zip(ids, paths))
+    if len(found) < len(set(sample_ids)) and results.samples is not None:
+        ids, paths = results.samples.select(sample_ids).values(["id", "filepath"])
+        found.update(zip(ids, paths))
+    return found
+
+
+def _is_frame_level(results: PointingGameResults) -> bool:
+    return results.config.pred_field.startswith("frames.")
+
+
+def misses_view(dataset: fo.Dataset, eval_key: str, label: Optional[str] = None, component: Optional[str] = None):
+    """Returns the view the panel shows: the missed frames of run ``eval_key``, optionally
+    of one class, or the frames whose ``component`` point missed."""
+    results = dataset.load_evaluation_results(eval_key)
+    eval_view = dataset.load_evaluation_view(eval_key)
+    if component is None:
+        return results.misses_view(eval_view, label=label)
+    if component not in results.component_hits:
+        raise ValueError(
+            "Run '%s' has no component '%s'; it has %s"
+            % (eval_key, component, sorted(results.component_hits))
+        )
+    expr = F("%s_%s_hit" % (eval_key, component)) == False  # noqa: E712
+    if label is not None:
+        gt = results.config.gt_field.split(".")[-1]
+        expr = expr & (F(gt + ".detections").filter(F("label") == label).length() > 0)
+    if _is_frame_level(results):
+        return eval_view.match_frames(expr)
+    return eval_view.match(expr)
+
+
+def miss_view(dataset: fo.Dataset, eval_key: str, sample_id: str, frame_id: str):
+    """Returns the view of one missed frame: the video with only that frame, or the
+    image / frame sample."""
+    results = dataset.load_evaluation_results(eval_key)
+    eval_view = dataset.load_evaluation_view(eval_key)
+    if _is_frame_level(results):
+        return eval_view.select(sample_id).match_frames(F("_id") == ObjectId(frame_id))
+    return eval_view.select(frame_id)
+
+
+class TriagePanel(foo.Panel):
+    """The "VideoGEM triage" panel (see the module docstring).
+
+    State: ``runs`` (keys of the pointing-game runs), ``eval_key`` (the selected run),
+    ``summary`` (markdown), ``worst_misses`` (rows of :class:`MissRow` as dicts),
+    ``last_view`` (a description of the view last sent to the App). Data: ``overall_chart``
+    and ``class_chart`` (Plotly traces).
+    """
+
+    max_rows = 10
+
+    @property
+    def config(self):
+        return foo.PanelConfig(
+            name=PANEL_NAME,
+            label="VideoGEM triage",
+            help_markdown=(
+                "Pointing-game accuracy per class and component. Click a bar to show "
+                "the missed frames in the grid."
+            ),
+            icon="troubleshoot",
+            surfaces="grid",
+        )
+
+    # -- events ---------------------------------------------------------------------
+
+    def on_load(self, ctx):
+        self._load(ctx, ctx.panel.state.eval_key)
+
+    def on_change_dataset(self, ctx):
+        self._load(ctx, None)
+
+    def refresh(self, ctx):
+        """Re-reads the runs (after a new evaluation) and keeps the selected one."""
+        self._load(ctx, ctx.panel.state.eval_key)
+
+    def on_change_run(self, ctx):
+        eval_key = ctx.params.get("value") or ctx.panel.state.eval_key
+        self._load(ctx, eval_key)
+
+    def on_click_class(self, ctx):
+        """A click on a class bar: show that class's missed frames."""
+        label = _clicked(ctx)
+        eval_key = ctx.panel.state.eval_key
+        if not label or not eval_key:
+            return
+        self._show(ctx, misses_view(ctx.dataset, eval_key, label=label), "misses of '%s'" % label)
+
+    def on_click_overall(self, ctx):
+        """A click on the overall/component chart: every miss, or one component's misses."""
+        bar = _clicked(ctx)
+        eval_key = ctx.panel.state.eval_key
+        if not bar or not eval_key:
+            return
+        if bar == OVERALL_BAR:
+            self.show_all_misses(ctx)
+            return
+        self._show(
+            ctx, misses_view(ctx.dataset, eval_key, component=bar), "frames where '%s' missed" % bar
+        )
+
+    def show_all_misses(self, ctx):
+        eval_key = ctx.panel.state.eval_key
+        if not eval_key:
+            return
+        self._show(ctx, misses_view(ctx.dataset, eval_key), "all misses")
+
+    def show_miss(self, ctx):
+        """A row action of the worst-misses table: show that frame."""
+        rows = ctx.panel.state.worst_misses or []
+        eval_key = ctx.panel.state.eval_key
+        row = ctx.params.get("row")
+        if eval_key is None or row is None or not 0 <= int(row) < len(rows):
+            return
+        entry = rows[int(row)]
+        view = miss_view(ctx.dataset, eval_key, entry["sample_id"], entry["frame_id"])
+        self._show(ctx, view, "miss #%s (%s)" % (entry["rank"], entry["label"]))
+
+    def clear_view(self, ctx):
+        ctx.ops.clear_view()
+        ctx.panel.state.last_view = None
+
+    # -- computation ----------------------------------------------------------------
+
+    def _show(self, ctx, view, description: str) -> None:
+        ctx.ops.set_view(view)
+        ctx.panel.state.last_view = "Showing %s of run '%s'" % (
+            description,
+            ctx.panel.state.eval_key,
+        )
+
+    def _load(self, ctx, eval_key: Optional[str]) -> None:
+        runs = list_pointing_game_runs(ctx.dataset) if ctx.dataset is not None else []
+        if eval_key not in runs:
+            eval_key = runs[-1] if runs else None
+        state = {
+            "runs": runs,
+            "eval_key": eval_key,
+            "last_view": None,
+            "summary": None,
+            "worst_misses": [],
+        }
+        data = {"overall_chart": [], "class_chart": []}
+        if eval_key is not None:
+            results = ctx.dataset.load_evaluation_results(eval_key)
+            state["summary"] = _summary(eval_key, results)
+            state["worst_misses"] = [
+                dataclasses.asdict(r) for r in worst_misses(results, ctx.dataset, self.max_rows)
+            ]
+            data["overall_chart"] = _overall_traces(results)
+            data["class_chart"] = _class_traces(results)
+        ctx.panel.state.set(state)
+        ctx.panel.data.set(data)
+
+    # -- layout ---------------------------------------------------------------------
+
+    def render(self, ctx):
+        panel = types.Object()
+        state = ctx.panel.state
+        runs = state.runs or []
+        evaluate_uri = "%s/%s" % (self.plugin_name, OPERATOR_NAME)
+
+        if not runs:
+            panel.md(
+                "### No pointing-game runs yet\n\nScore predicted points against "
+                "ground-truth boxes with **Evaluate VideoGEM (pointing game)**, then "
+                "come back here.",
+                name="empty",
+            )
+            panel.btn(
+                "evaluate",
+                label="Evaluate VideoGEM (pointing game)",
+                icon="ads_click",
+                on_click=evaluate_uri,
+                prompt=True,
+                variant="contained",
+            )
+            panel.btn("refresh", label="Refresh", icon="refresh", on_click=self.refresh)
+            return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
+
+        header = panel.h_stack("header", align_y="center", gap=2)
+        header.enum(
+            "eval_key",
+            runs,
+            default=state.eval_key,
+            label="Run",
+            view=types.DropdownView(),
+            on_change=self.on_change_run,
+        )
+        header.btn("refresh", label="Refresh", icon="refresh", on_click=self.refresh)
+        header.btn(
+            "evaluate", label="New run", icon="ads_click", on_click=evaluate_uri, prompt=True
+        )
+
+        if state.summary:
+            panel.md(state.summary, name="summary")
+
+        panel.plot(
+            "overall_chart",
+            label="Accuracy (click a bar to see its misses)",
+            layout=_bar_layout("overall / component", height=220),
+            config={"displayModeBar": False},
+            on_click=self.on_click_overall,
+            height="240px",
+            width="100%",
+        )
+        panel.plot(
+            "class_chart",
+            label="Accuracy per class (click a bar to see its misses)",
+            layout=_bar_layout("class", height=280),
+            config={"displayModeBar": False},
+            on_click=self.on_click_class,
+            height="300px",
+            width="100%",
+        )
+
+        actions = panel.h_stack("actions", align_y="center", gap=2)
+        actions.btn(
+            "show_all_misses",
+            label="Show all misses",
+            icon="visibility",
+            on_click=self.show_all_misses,
+            variant="contained",
+        )
+        actions.btn("clear_view", label="Clear view", icon="close", on_click=self.clear_view)
+        if state.last_view:
+            panel.md("_%s_" % state.last_view, name="last_view")
+
+        table = types.TableView()
+        table.add_column("rank", label="#")
+        table.add_column("label", label="Class")
+        table.add_column("distance", label="Distance")
+        table.add_column("media", label="Media")
+        table.add_column("frame", label="Frame")
+        table.add_row_action("show", self.show_miss, label="Show", icon="visibility")
+        panel.list(
+            "worst_misses",
+            types.Object(),
+            view=table,
+            label="Worst misses (largest distance to the ground truth)",
+        )
+        return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
+
+
+def _clicked(ctx) -> Optional[str]:
+    """The category of a clicked bar: the trace's ``ids`` entry, else its ``x`` value."""
+    value = ctx.params.get("id")
+    if value is None:
+        value = ctx.params.get("x")
+    return None if value is None else str(value)
+
+
+def _summary(eval_key: str, results: PointingGameResults) -> str:
+    config = results.config
+    lines = [
+        "**%s**: %d/%d frames hit, accuracy **%s**"
+        % (eval_key, results.num_hits, results.num_evaluated, _percent(results.accuracy)),
+        "`%s` vs `%s`, box mode `%s`, protocol `%s`"
+        % (config.pred_field, config.gt_field, config.box_mode, config.protocol),
+    ]
+    if results.num_without_prediction:
+        lines.append("%d evaluated frame(s) had no predicted point" % results.num_without_prediction)
+    return "\n\n".join(lines)
+
+
+def _bar(x: list[str], accuracy: list[float], text: list[str], name: str) -> dict[str, Any]:
+    return {
+        "type": "bar",
+        "name": name,
+        "x": x,
+        "y": accuracy,
+        "ids": x,
+        "text": text,
+        "textposition": "auto",
+        "hovertemplate": "%{x}: %{text}<extra></extra>",
+        "marker": {"color": [HIT_COLOR if a >= 0.5 else MISS_COLOR for a in accuracy]},
+    }
+
+
+def _overall_traces(results: PointingGameResults) -> list[dict]:
+    x = [OVERALL_BAR]
+    y = [results.accuracy]
+    text = ["%s (%d/%d)" % (_percent(results.accuracy), results.num_hits, results.num_evaluated)]
+    for component, accuracy in results.per_component.items():
+        hits = sum(results.component_hits[component])
+        x.append(component)
+        y.append(accuracy)
+        text.append("%s (%d/%d)" % (_percent(accuracy), hits, results.num_evaluated))
+    return [_bar(x, y, text, "overall")]
+
+
+def _class_traces(results: PointingGameResults) -> list[dict]:
+    groups = sorted(results.per_class.items(), key=lambda kv: (kv[1].accuracy, kv[0]))
+    x = [c for c, _ in groups]
+    y = [g.accuracy for _, g in groups]
+    text = ["%s (%d/%d)" % (_percent(g.accuracy), g.num_hits, g.count) for _, g in groups]
+    return [_bar(x, y, text, "per class")]
+
+
+def _bar_layout(x_title: str, height: int) -> dict[str, Any]:
+    return {
+        "width": CHART_WIDTH,
+        "height": height,
+        "xaxis": {"type": "category", "title": {"text": x_title}, "automargin": True},
+        "yaxis": {"range": [0, 1.05], "title": {"text": "accuracy"}, "tickformat": ".0%"},
+        "margin": {"t": 16, "l": 56, "b": 48, "r": 8},
+        "bargap": 0.3,
+    }
