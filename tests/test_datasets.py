@@ -21,6 +21,8 @@ import pytest
 
 import fiftyone_videogem.datasets as fvgd
 from fiftyone_videogem.datasets.common import ImportReport, enclosing_box, index_videos, normalize_box
+from fiftyone_videogem.datasets.groundingyoutube import read_boxes as read_gyt_boxes
+from fiftyone_videogem.datasets.groundingyoutube import read_sizes as read_gyt_sizes
 from fiftyone_videogem.datasets.vhico import read_annotations
 from fiftyone_videogem.datasets.youcook2 import Segment, choose_segment
 from tests.videos import make_corrupt_video, make_video
@@ -235,6 +237,32 @@ def test_groundingyoutube_real_annotations(gyt_videos, gyt_annotations, cleanup)
     assert dataset.count_values("frames.gt.detections.clipped")[True] == expected_clipped - expected_dropped
 
 
+def test_groundingyoutube_whole_file_box_statistics(gyt_annotations):
+    # the published files: 17,316 boxes, 1,771 past the frame or degenerate, 114 of them empty after clipping
+    boxes = read_gyt_boxes(GYT_DIR / "GoundingYouTubeBox.json")
+    assert boxes == read_gyt_boxes(GYT_DIR / "box_anno.json")
+    sizes = read_gyt_sizes(GYT_DIR / "id2wh.json")
+    results = [normalize_box(box, sizes[vid]) for vid, rows in boxes.items() for _, box, _ in rows]
+    assert len(results) == 17316
+    assert sum(r.clipped or r.bounding_box is None for r in results) == 1771
+    assert sum(r.bounding_box is None for r in results) == 114
+    kept = [r.bounding_box for r in results if r.bounding_box is not None]
+    assert all(0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= 1 + 1e-9 and y + h <= 1 + 1e-9 for x, y, w, h in kept)
+
+
+def test_empty_import_is_redone_once_videos_exist(gyt_videos, tmp_path, cleanup):
+    name = _name("gyt-empty")
+    cleanup.append(name)
+    empty = fvgd.load_groundingyoutube(GYT_DIR, tmp_path, name=name, video_ids=["tMBdem-e9Fk"], persistent=False)
+    assert len(empty) == 0
+    assert empty.media_type == "video"
+    assert empty.info["import_report"]["missing_videos"] == ["tMBdem-e9Fk"]
+    # same name, overwrite=False: an empty dataset is not reused
+    full = fvgd.load_groundingyoutube(GYT_DIR, gyt_videos, name=name, video_ids=["tMBdem-e9Fk"], persistent=False)
+    assert len(full) == 1
+    assert full.info["import_report"]["missing_videos"] == []
+
+
 def test_groundingyoutube_reuse_overwrite_and_offset(gyt_videos, cleanup):
     name = _name("gyt-reuse")
     cleanup.append(name)
@@ -359,6 +387,24 @@ def test_youcook2_interactions_real_annotations(youcook_videos, youcook_annotati
         cx2, cy2 = min(x2, 1280) / 1280, min(y2, 720) / 720
         assert det.bounding_box == pytest.approx([x1 / 1280, y1 / 720, cx2 - x1 / 1280, cy2 - y1 / 720])
     assert set(sample.actions) <= sentences
+
+
+def test_youcook2_whole_file_reading():
+    from fiftyone_videogem.datasets.youcook2 import boxes_exceed, read_box_segments, read_boxes, read_sentences_csv
+
+    boxes = read_boxes(YOUCOOK_DIR / "final_dataset_annotations.pkl")
+    assert len(boxes) == 92
+    assert sum(len(v) for v in boxes.values()) == 2570
+    segments = read_box_segments(YOUCOOK_DIR / "final_dataset_segments.pkl")
+    assert sum(len(v) for v in segments.values()) == 254
+    sentences = read_sentences_csv(YOUCOOK_DIR / "validation_youcook.csv")
+    assert ("xHr8X2Wpmno" in sentences) and sentences["xHr8X2Wpmno"][0].sentence == "pick the ends off the verdalago"
+    # the videos whose boxes were drawn at their own resolution, not at 640x360
+    native = sorted(v for v, b in boxes.items() if b and boxes_exceed(list(b.values()), (640, 360)))
+    assert native == sorted(
+        ["30Q8k57Kbz4", "FzhJGCaaYVs", "oJZUxU9szWA", "4Y8vVGsv4JE", "vU2lND4YQjM", "WYAFPvlDB_A", "1vJp-jaIaeE",
+         "9Y9_OBnJub0"]
+    )
 
 
 def test_youcook2_box_size_override(youcook_videos, cleanup):

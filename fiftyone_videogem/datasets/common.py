@@ -386,10 +386,19 @@ def load_annotation_pickle(path: str | os.PathLike, encoding: str = "ASCII") -> 
 
 
 def reuse_or_prepare(name: str, overwrite: bool) -> fo.Dataset | None:
-    """Returns the existing dataset ``name`` unless ``overwrite``; deletes it if ``overwrite``."""
+    """Returns the existing dataset ``name``, or None after deleting it when it must be re-imported.
+
+    An existing dataset is re-imported when ``overwrite`` is True or when it
+    has no samples (an earlier import that found no videos).
+    """
     if fo.dataset_exists(name):
         if not overwrite:
             dataset = fo.load_dataset(name)
+            if len(dataset) == 0:
+                # an import that found no videos; the videos may have been downloaded since
+                logger.info("dataset '%s' exists but is empty; importing again", name)
+                fo.delete_dataset(name)
+                return None
             logger.info(
                 "dataset '%s' already exists (%d samples); reusing it. Pass overwrite=True to re-import",
                 name,
@@ -501,6 +510,12 @@ def build_dataset(
     dataset = fo.Dataset(options.name, persistent=options.persistent)
     if samples:
         dataset.add_samples(samples, progress=False)
+    else:
+        dataset.media_type = "video"
+        report.notes.append(
+            f"no video was imported; download the videos into '{report.videos_dir}' and import again "
+            "(an empty dataset is re-imported automatically)"
+        )
     dataset.add_dynamic_frame_fields()
     report.videos_imported = len(samples)
     dataset.info[REPORT_INFO_KEY] = report.to_dict()
