@@ -25,8 +25,6 @@ import logging
 import re
 from typing import Any, Optional
 
-from bson import ObjectId
-
 import fiftyone as fo
 import fiftyone.core.labels as fol
 import fiftyone.operators as foo
@@ -52,6 +50,7 @@ DEFAULT_EVAL_KEY = "pointing"
 PREFERRED_PRED_FIELDS = ("frames.vgem_point", "vgem_point", "frames.vgem", "vgem")
 PREFERRED_GT_FIELDS = ("frames.gt", "gt", "frames.ground_truth", "ground_truth")
 OVERALL_BAR = "all frames"
+COMPONENT_ORDER = ("action", "verb", "object")
 NO_POINT = "no point"
 HIT_COLOR = "#4caf50"
 MISS_COLOR = "#ff6d04"
@@ -66,18 +65,18 @@ _KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def list_pointing_game_runs(dataset: fo.Dataset) -> list[str]:
-    """Returns the evaluation keys of the pointing-game runs on a dataset, in the order
-    FiftyOne lists them."""
-    keys = []
+    """Returns the evaluation keys of the pointing-game runs on a dataset, oldest first."""
+    runs = []
     for key in dataset.list_evaluations():
         try:
-            method = dataset.get_evaluation_info(key).config.method
+            info = dataset.get_evaluation_info(key)
         except Exception as e:  # a run whose config class cannot be imported
             logger.warning("Skipping evaluation '%s' whose config cannot be loaded: %s", key, e)
             continue
-        if method == METHOD_NAME:
-            keys.append(key)
-    return keys
+        if info.config.method == METHOD_NAME:
+            runs.append((info.timestamp is None, info.timestamp, key))
+    runs.sort(key=lambda r: (r[0], r[1] or 0, r[2]))
+    return [key for _, _, key in runs]
 
 
 def label_fields(collection, label_type: type) -> list[str]:
@@ -373,7 +372,7 @@ def worst_misses(results: PointingGameResults, dataset: fo.Dataset, limit: int =
     )
     misses = misses[:limit]
     sample_ids = [results.sample_ids[i] for i in misses]
-    paths = _filepaths(results, dataset, sample_ids)
+    paths = _filepaths(dataset, sample_ids)
 
     rows = []
     for rank, i in enumerate(misses, 1):
@@ -393,18 +392,11 @@ def worst_misses(results: PointingGameResults, dataset: fo.Dataset, limit: int =
     return rows
 
 
-def _filepaths(results: PointingGameResults, dataset: fo.Dataset, sample_ids: list[str]) -> dict:
+def _filepaths(dataset: fo.Dataset, sample_ids: list[str]) -> dict[str, str]:
     if not sample_ids:
         return {}
-    try:
-        ids, paths = dataset.select(sample_ids).values(["id", "filepath"])
-    except Exception:  # IDs of a frames view are not samples of the dataset
-        ids, paths = [], []
-    found = dict(zip(ids, paths))
-    if len(found) < len(set(sample_ids)) and results.samples is not None:
-        ids, paths = results.samples.select(sample_ids).values(["id", "filepath"])
-        found.update(zip(ids, paths))
-    return found
+    ids, paths = dataset.select(sample_ids).values(["id", "filepath"])
+    return dict(zip(ids, paths))
 
 
 def _is_frame_level(results: PointingGameResults) -> bool:
@@ -438,7 +430,7 @@ def miss_view(dataset: fo.Dataset, eval_key: str, sample_id: str, frame_id: str)
     results = dataset.load_evaluation_results(eval_key)
     eval_view = dataset.load_evaluation_view(eval_key)
     if _is_frame_level(results):
-        return eval_view.select(sample_id).match_frames(F("_id") == ObjectId(frame_id))
+        return eval_view.select(sample_id).select_frames([frame_id])
     return eval_view.select(frame_id)
 
 
@@ -485,7 +477,7 @@ class TriagePanel(foo.Panel):
     def on_click_class(self, ctx):
         """A click on a class bar: show that class's missed frames."""
         label = _clicked(ctx)
-        eval_key = ctx.panel.state.eval_key
+        eval_key = self._current_run(ctx)
         if not label or not eval_key:
             return
         self._show(ctx, misses_view(ctx.dataset, eval_key, label=label), "misses of '%s'" % label)
@@ -493,7 +485,7 @@ class TriagePanel(foo.Panel):
     def on_click_overall(self, ctx):
         """A click on the overall/component chart: every miss, or one component's misses."""
         bar = _clicked(ctx)
-        eval_key = ctx.panel.state.eval_key
+        eval_key = self._current_run(ctx)
         if not bar or not eval_key:
             return
         if bar == OVERALL_BAR:
@@ -504,7 +496,7 @@ class TriagePanel(foo.Panel):
         )
 
     def show_all_misses(self, ctx):
-        eval_key = ctx.panel.state.eval_key
+        eval_key = self._current_run(ctx)
         if not eval_key:
             return
         self._show(ctx, misses_view(ctx.dataset, eval_key), "all misses")
@@ -512,7 +504,7 @@ class TriagePanel(foo.Panel):
     def show_miss(self, ctx):
         """A row action of the worst-misses table: show that frame."""
         rows = ctx.panel.state.worst_misses or []
-        eval_key = ctx.panel.state.eval_key
+        eval_key = self._current_run(ctx)
         row = ctx.params.get("row")
         if eval_key is None or row is None or not 0 <= int(row) < len(rows):
             return
@@ -525,6 +517,18 @@ class TriagePanel(foo.Panel):
         ctx.panel.state.last_view = None
 
     # -- computation ----------------------------------------------------------------
+
+    def _current_run(self, ctx) -> Optional[str]:
+        """The selected run, or None (and a reloaded panel) when it was deleted."""
+        eval_key = ctx.panel.state.eval_key
+        if eval_key is None or eval_key in ctx.dataset.list_evaluations():
+            return eval_key
+        ctx.ops.notify(
+            "The pointing-game run '%s' no longer exists; the panel was reloaded" % eval_key,
+            variant="warning",
+        )
+        self._load(ctx, None)
+        return None
 
     def _show(self, ctx, view, description: str) -> None:
         ctx.ops.set_view(view)
@@ -582,15 +586,15 @@ class TriagePanel(foo.Panel):
             panel.btn("refresh", label="Refresh", icon="refresh", on_click=self.refresh)
             return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
-        header = panel.h_stack("header", align_y="center", gap=2)
-        header.enum(
+        panel.enum(
             "eval_key",
             runs,
             default=state.eval_key,
-            label="Run",
+            label="Pointing-game run",
             view=types.DropdownView(),
             on_change=self.on_change_run,
         )
+        header = panel.h_stack("header", align_y="center", gap=2)
         header.btn("refresh", label="Refresh", icon="refresh", on_click=self.refresh)
         header.btn(
             "evaluate", label="New run", icon="ads_click", on_click=evaluate_uri, prompt=True
@@ -685,7 +689,11 @@ def _overall_traces(results: PointingGameResults) -> list[dict]:
     x = [OVERALL_BAR]
     y = [results.accuracy]
     text = ["%s (%d/%d)" % (_percent(results.accuracy), results.num_hits, results.num_evaluated)]
-    for component, accuracy in results.per_component.items():
+    per_component = results.per_component
+    ordered = [c for c in COMPONENT_ORDER if c in per_component]
+    ordered += sorted(c for c in per_component if c not in COMPONENT_ORDER)
+    for component in ordered:
+        accuracy = per_component[component]
         hits = sum(results.component_hits[component])
         x.append(component)
         y.append(accuracy)

@@ -1,0 +1,486 @@
+"""Tests of the pointing-game operator and the VideoGEM triage panel, executed through
+FiftyOne's operator machinery (the plugin is found through ``FIFTYONE_PLUGINS_DIR``)."""
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+import fiftyone as fo
+import fiftyone.operators as foo
+from fiftyone.operators.executor import ExecutionContext, ExecutionError
+
+from fiftyone_videogem.evaluation import PointingGameResults, evaluate_pointing_game
+from fiftyone_videogem.plugin.triage import (
+    OVERALL_BAR,
+    list_pointing_game_runs,
+    validate_eval_key,
+)
+from tests.videos import make_video
+
+PLUGIN = "@fiftyone-videogem/videogem"
+OPERATOR = PLUGIN + "/evaluate_pointing_game"
+PANEL = PLUGIN + "/videogem_triage"
+
+BOX = [0.25, 0.25, 0.5, 0.5]
+# class -> number of misses among its 4 images (misses are the first images of a class)
+MISSES = {"crack eggs": 1, "pour milk": 3, "cut onion": 2}
+IMAGES_PER_CLASS = 4
+
+
+@pytest.fixture(autouse=True)
+def _quiet(monkeypatch):
+    monkeypatch.setattr(fo.config, "show_progress_bars", False)
+
+
+@pytest.fixture
+def make_dataset():
+    created = []
+
+    def make():
+        ds = fo.Dataset("test-triage-%s" % uuid.uuid4().hex)
+        created.append(ds)
+        return ds
+
+    yield make
+    for ds in created:
+        if fo.dataset_exists(ds.name):
+            ds.delete()
+
+
+def keypoints(x, label, verb_x=None):
+    """VideoGEM-style labels: the final point and action/verb/object component points."""
+    verb_x = x if verb_x is None else verb_x
+    return fo.Keypoints(
+        keypoints=[
+            fo.Keypoint(label=label, points=[(x, 0.5)], component="final", heat=0.8),
+            fo.Keypoint(label=label, points=[(x, 0.5)], component="action"),
+            fo.Keypoint(label=label.split()[0], points=[(verb_x, 0.5)], component="verb"),
+            fo.Keypoint(label=label.split()[-1], points=[(x, 0.5)], component="object"),
+        ]
+    )
+
+
+@pytest.fixture
+def image_dataset(make_dataset):
+    """12 images in 3 classes; miss ``j`` of a class lies ``0.2 - 0.05 * j`` left of the
+    box, hits lie in its centre; the verb point misses on every image."""
+    ds = make_dataset()
+    samples = []
+    for label, num_misses in MISSES.items():
+        for j in range(IMAGES_PER_CLASS):
+            hit = j >= num_misses
+            x = 0.5 if hit else 0.05 + 0.05 * j
+            samples.append(
+                fo.Sample(
+                    filepath="/tmp/videogem-triage/%s-%d.png" % (label.replace(" ", "_"), j),
+                    gt=fo.Detections(detections=[fo.Detection(label=label, bounding_box=BOX)]),
+                    vgem_point=keypoints(x, label, verb_x=0.95),
+                    other_gt=fo.Detections(),
+                    score=1.0,
+                )
+            )
+    ds.add_samples(samples, progress=False)
+    return ds
+
+
+@pytest.fixture
+def video_dataset(make_dataset, tmp_path):
+    """Two generated videos; frames 2 and 4 of each are annotated. Video 1 hits frame 2
+    and misses frame 4; video 2 misses both."""
+    ds = make_dataset()
+    for name, hits in (("v1", {2: True, 4: False}), ("v2", {2: False, 4: False})):
+        path = make_video(tmp_path / ("%s.mp4" % name), num_frames=6)
+        sample = fo.Sample(filepath=path)
+        for fn, hit in hits.items():
+            sample.frames[fn] = fo.Frame(
+                gt=fo.Detections(detections=[fo.Detection(label="open door", bounding_box=BOX)]),
+                vgem_point=keypoints(0.5 if hit else 0.9, "open door"),
+            )
+        ds.add_sample(sample)
+    return ds
+
+
+def run_operator(ds, **params):
+    defaults = dict(pred_field="vgem_point", gt_field="gt", eval_key="pg")
+    return foo.execute_operator(OPERATOR, ctx=dict(dataset=ds, params={**defaults, **params}))
+
+
+def run_panel(ds, method, state=None, **params):
+    params = {"__method__": method, "panel_id": "triage-1", "panel_state": state or {}, **params}
+    return foo.execute_operator(PANEL, ctx=dict(dataset=ds, params=params))
+
+
+def requests(result, name):
+    return [r.params for r in result.executor._requests if r.operator_uri == name]
+
+
+def patched(result, kind):
+    """Merges the ``patch_panel_state``/``patch_panel_data`` requests of a panel call."""
+    merged = {}
+    for params in requests(result, "patch_panel_" + kind):
+        merged.update(params[kind])
+    return merged
+
+
+def view_of(ds, set_view_params):
+    return fo.DatasetView._build(ds, set_view_params["view"])
+
+
+def loaded_state(ds, eval_key=None):
+    res = run_panel(ds, "on_load", state={"eval_key": eval_key} if eval_key else {})
+    assert res.error is None, res.error_message
+    return patched(res, "state")
+
+
+# --------------------------------------------------------------------------------------
+# Plugin discovery
+# --------------------------------------------------------------------------------------
+
+
+def test_plugin_registers_operator_and_panel():
+    uris = {op.uri for op in foo.list_operators()}
+    assert OPERATOR in uris
+    assert PANEL in uris
+    assert isinstance(foo.get_operator(PANEL), foo.Panel)
+
+
+# --------------------------------------------------------------------------------------
+# Operator
+# --------------------------------------------------------------------------------------
+
+
+def test_operator_writes_evaluation_views_and_notifies(image_dataset):
+    ds = image_dataset
+    res = run_operator(ds)
+    assert res.error is None, res.error_message
+
+    assert ds.list_evaluations() == ["pg"]
+    results = ds.load_evaluation_results("pg")
+    assert isinstance(results, PointingGameResults)
+    assert results.num_evaluated == 12
+    assert results.num_hits == 12 - sum(MISSES.values())
+    assert results.per_class["pour milk"].num_hits == 1
+    assert ds.count_values("pg_hit") == {True: 6, False: 6}
+    assert ds.get_evaluation_info("pg").config.box_mode == "any"
+
+    assert set(ds.list_saved_views()) == {
+        "pg-misses",
+        "pg-misses-crack eggs",
+        "pg-misses-pour milk",
+        "pg-misses-cut onion",
+    }
+    assert len(ds.load_saved_view("pg-misses-pour milk")) == 3
+
+    notes = requests(res, "notify")
+    assert len(notes) == 1
+    assert "6/12" in notes[0]["message"] and "50.0%" in notes[0]["message"]
+    assert notes[0]["variant"] == "success"
+    names = [r.operator_uri for r in res.executor._requests]
+    assert names[-1] == "reload_dataset"
+    assert names.count("set_progress") == 3
+
+
+def test_operator_options_reach_the_evaluation(image_dataset):
+    ds = image_dataset
+    res = run_operator(ds, eval_key="pg_union", box_mode="union", protocol="normalized", save_views=False)
+    assert res.error is None, res.error_message
+    config = ds.get_evaluation_info("pg_union").config
+    assert (config.box_mode, config.protocol) == ("union", "normalized")
+    assert ds.list_saved_views() == []
+    assert "saved view" not in requests(res, "notify")[0]["message"]
+
+
+def test_operator_evaluates_the_current_view_and_the_selection(image_dataset):
+    ds = image_dataset
+    view = ds.match(fo.ViewField("gt.detections.label").contains("pour milk"))
+    res = foo.execute_operator(
+        OPERATOR,
+        ctx=dict(
+            dataset=ds,
+            view=view,
+            params=dict(pred_field="vgem_point", gt_field="gt", eval_key="pg_view", view_target="CURRENT_VIEW"),
+        ),
+    )
+    assert res.error is None, res.error_message
+    results = ds.load_evaluation_results("pg_view")
+    assert (results.num_evaluated, results.num_hits) == (4, 1)
+    assert set(results.per_class) == {"pour milk"}
+
+    selected = ds.values("id")[:2]
+    res = foo.execute_operator(
+        OPERATOR,
+        ctx=dict(
+            dataset=ds,
+            selected=selected,
+            params=dict(pred_field="vgem_point", gt_field="gt", eval_key="pg_sel", view_target="SELECTED_SAMPLES"),
+        ),
+    )
+    assert res.error is None, res.error_message
+    assert sorted(ds.load_evaluation_results("pg_sel").frame_ids) == sorted(selected)
+
+
+def test_operator_on_video_frames(video_dataset):
+    ds = video_dataset
+    res = run_operator(ds, pred_field="frames.vgem_point", gt_field="frames.gt")
+    assert res.error is None, res.error_message
+    results = ds.load_evaluation_results("pg")
+    assert (results.num_evaluated, results.num_hits) == (4, 1)
+    assert ds.values("pg_num_misses") == [1, 2]
+    misses = ds.load_saved_view("pg-misses")
+    assert misses.count("frames") == 3
+
+
+def test_operator_refuses_bad_keys(image_dataset):
+    ds = image_dataset
+    with pytest.raises(ExecutionError, match="keypoint attribute"):
+        run_operator(ds, eval_key="heat")
+    with pytest.raises(ExecutionError, match="not a valid key"):
+        run_operator(ds, eval_key="two words")
+    assert ds.list_evaluations() == []
+
+
+def test_validate_eval_key(image_dataset):
+    ds = image_dataset
+    assert validate_eval_key("pg", ds) is None
+    assert "Enter" in validate_eval_key("", ds)
+    assert "not a valid key" in validate_eval_key("1pg", ds)
+    ds.evaluate_detections("gt", gt_field="gt", eval_key="det")
+    assert "different kind of evaluation" in validate_eval_key("det", ds)
+    evaluate_pointing_game(ds, "vgem_point", "gt", eval_key="pg", progress=False)
+    assert validate_eval_key("pg", ds) is None  # replacing a pointing-game run is allowed
+    assert list_pointing_game_runs(ds) == ["pg"]
+
+
+def resolve_form(ds, **params):
+    op = foo.get_operator(OPERATOR)
+    ctx = ExecutionContext(request_params=dict(dataset_name=ds.name, params=params))
+    return op.resolve_input(ctx).type.properties
+
+
+def test_form_offers_fields_of_the_right_types_and_levels(image_dataset, video_dataset):
+    props = resolve_form(image_dataset)
+    assert props["pred_field"].type.values == ["vgem_point"]
+    assert props["gt_field"].type.values == ["gt", "other_gt"]
+    assert props["gt_field"].default == "gt"
+    assert props["eval_key"].default == "pointing"
+    assert props["box_mode"].type.values == ["any", "union"]
+    assert props["protocol"].type.values == ["paper", "normalized"]
+    assert "view_target" in props
+
+    video_dataset.add_sample_field("clip_gt", fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
+    props = resolve_form(video_dataset)
+    assert props["pred_field"].type.values == ["frames.vgem_point"]
+    # frame-level predictions are only offered frame-level ground truth
+    assert props["gt_field"].type.values == ["frames.gt"]
+
+
+def test_form_flags_keys(image_dataset):
+    props = resolve_form(image_dataset, pred_field="vgem_point", gt_field="gt", eval_key="heat")
+    assert props["eval_key"].invalid
+    assert "keypoint attribute" in props["eval_key"].error_message
+
+    evaluate_pointing_game(image_dataset, "vgem_point", "gt", eval_key="pointing", progress=False)
+    props = resolve_form(image_dataset)
+    assert props["eval_key"].default == "pointing2"
+    props = resolve_form(image_dataset, pred_field="vgem_point", gt_field="gt", eval_key="pointing")
+    assert not props["eval_key"].invalid
+    assert "overwrite_warning" in props
+
+
+def test_form_explains_missing_fields(make_dataset):
+    ds = make_dataset()
+    ds.add_sample(fo.Sample(filepath="/tmp/videogem-triage/a.png", gt=fo.Detections()))
+    props = resolve_form(ds)
+    assert "missing_fields" in props
+    assert "pred_field" not in props
+
+
+# --------------------------------------------------------------------------------------
+# Panel
+# --------------------------------------------------------------------------------------
+
+
+def test_panel_without_runs_offers_the_operator(image_dataset):
+    res = run_panel(image_dataset, "on_load")
+    assert res.error is None, res.error_message
+    state = patched(res, "state")
+    assert state["runs"] == [] and state["eval_key"] is None
+    output = requests(res, "show_panel_output")[-1]["output"]
+    props = output["type"]["properties"]
+    assert "empty" in props
+    assert props["evaluate"]["view"]["operator"] == OPERATOR
+
+
+def test_panel_on_load_computes_charts_table_and_summary(image_dataset):
+    ds = image_dataset
+    run_operator(ds)
+    res = run_panel(ds, "on_load")
+    assert res.error is None, res.error_message
+    state, data = patched(res, "state"), patched(res, "data")
+
+    assert state["runs"] == ["pg"] and state["eval_key"] == "pg"
+    assert "6/12" in state["summary"] and "50.0%" in state["summary"]
+
+    (classes,) = data["class_chart"]
+    assert classes["type"] == "bar"
+    # worst class first
+    assert classes["x"] == ["pour milk", "cut onion", "crack eggs"]
+    assert classes["ids"] == classes["x"]
+    assert classes["y"] == pytest.approx([0.25, 0.5, 0.75])
+    assert classes["text"][0] == "25.0% (1/4)"
+
+    (overall,) = data["overall_chart"]
+    assert overall["x"] == [OVERALL_BAR, "action", "verb", "object"]
+    assert overall["y"] == pytest.approx([0.5, 0.5, 0.0, 0.5])
+
+    rows = state["worst_misses"]
+    assert len(rows) == 6
+    distances = [float(r["distance"]) for r in rows]
+    assert distances == sorted(distances, reverse=True)
+    assert distances[0] == pytest.approx(0.2)  # the first image of a class: x = 0.05
+    assert rows[0]["rank"] == 1 and rows[0]["frame"] == "-"
+    assert rows[0]["media"].endswith("-0.png")
+
+    output = requests(res, "show_panel_output")[-1]["output"]
+    props = output["type"]["properties"]
+    assert props["class_chart"]["view"]["name"] == "PlotlyView"
+    assert props["class_chart"]["view"]["on_click"] == PANEL + "#on_click_class"
+    assert props["overall_chart"]["view"]["on_click"] == PANEL + "#on_click_overall"
+    assert props["eval_key"]["type"]["values"] == ["pg"]
+
+
+def test_panel_lists_runs_and_switches(image_dataset):
+    ds = image_dataset
+    run_operator(ds, eval_key="pg")
+    run_operator(ds, eval_key="pg_union", box_mode="union")
+    assert list_pointing_game_runs(ds) == ["pg", "pg_union"]
+    assert loaded_state(ds)["eval_key"] == "pg_union"  # the newest run
+
+    res = run_panel(ds, "on_change_run", state={"eval_key": "pg_union"}, value="pg")
+    assert res.error is None, res.error_message
+    state = patched(res, "state")
+    assert state["eval_key"] == "pg"
+    assert "**pg**" in state["summary"]
+
+
+def test_class_bar_click_sets_the_view_to_that_class_misses(image_dataset):
+    ds = image_dataset
+    run_operator(ds)
+    state = loaded_state(ds)
+    res = run_panel(ds, "on_click_class", state=state, x="pour milk", id="pour milk", y=0.25)
+    assert res.error is None, res.error_message
+    (set_view,) = requests(res, "set_view")
+    view = view_of(ds, set_view)
+    assert len(view) == MISSES["pour milk"]
+    assert view.distinct("gt.detections.label") == ["pour milk"]
+    assert set(view.values("pg_hit")) == {False}
+    assert "pour milk" in patched(res, "state")["last_view"]
+
+
+def test_class_bar_click_without_ids_uses_x(image_dataset):
+    ds = image_dataset
+    run_operator(ds)
+    res = run_panel(ds, "on_click_class", state=loaded_state(ds), x="cut onion")
+    (set_view,) = requests(res, "set_view")
+    assert len(view_of(ds, set_view)) == MISSES["cut onion"]
+
+
+def test_overall_chart_clicks(image_dataset):
+    ds = image_dataset
+    run_operator(ds)
+    state = loaded_state(ds)
+
+    res = run_panel(ds, "on_click_overall", state=state, x=OVERALL_BAR, id=OVERALL_BAR)
+    (set_view,) = requests(res, "set_view")
+    assert len(view_of(ds, set_view)) == sum(MISSES.values())
+
+    res = run_panel(ds, "on_click_overall", state=state, x="verb", id="verb")
+    (set_view,) = requests(res, "set_view")
+    assert len(view_of(ds, set_view)) == 12  # the verb point misses everywhere
+
+    res = run_panel(ds, "on_click_overall", state=state, x="object", id="object")
+    (set_view,) = requests(res, "set_view")
+    assert set(view_of(ds, set_view).values("pg_object_hit")) == {False}
+
+
+def test_show_all_misses_and_clear(image_dataset):
+    ds = image_dataset
+    run_operator(ds)
+    state = loaded_state(ds)
+    res = run_panel(ds, "show_all_misses", state=state)
+    (set_view,) = requests(res, "set_view")
+    view = view_of(ds, set_view)
+    assert len(view) == 6
+    # worst first
+    distances = view.values("pg_distance")
+    assert distances == sorted(distances, reverse=True)
+
+    res = run_panel(ds, "clear_view", state=state)
+    assert len(requests(res, "clear_view")) == 1
+
+
+def test_table_row_action_shows_that_miss(image_dataset):
+    ds = image_dataset
+    run_operator(ds)
+    state = loaded_state(ds)
+    row = state["worst_misses"][2]
+    res = run_panel(ds, "show_miss", state=state, row=2, path="worst_misses", event="show")
+    (set_view,) = requests(res, "set_view")
+    view = view_of(ds, set_view)
+    assert view.values("id") == [row["sample_id"]]
+
+
+def test_panel_on_video_frames(video_dataset):
+    ds = video_dataset
+    run_operator(ds, pred_field="frames.vgem_point", gt_field="frames.gt")
+    state = loaded_state(ds)
+    rows = state["worst_misses"]
+    assert sorted(r["frame"] for r in rows) == ["2", "4", "4"]
+    assert {r["media"] for r in rows} == {"v1.mp4", "v2.mp4"}
+
+    res = run_panel(ds, "on_click_class", state=state, x="open door", id="open door")
+    (set_view,) = requests(res, "set_view")
+    view = view_of(ds, set_view)
+    assert len(view) == 2 and view.count("frames") == 3
+
+    first = rows[0]
+    res = run_panel(ds, "show_miss", state=state, row=0)
+    (set_view,) = requests(res, "set_view")
+    view = view_of(ds, set_view)
+    assert view.values("id") == [first["sample_id"]]
+    assert view.values("frames.id") == [[first["frame_id"]]]
+
+
+def test_panel_recovers_from_a_deleted_run(image_dataset):
+    ds = image_dataset
+    run_operator(ds)
+    state = loaded_state(ds)
+    ds.delete_evaluation("pg")
+    res = run_panel(ds, "on_click_class", state=state, x="pour milk")
+    assert res.error is None, res.error_message
+    assert requests(res, "set_view") == []
+    assert requests(res, "notify")[0]["variant"] == "warning"
+    assert patched(res, "state")["runs"] == []
+
+
+def test_render_is_cheap_and_reads_only_state(image_dataset, monkeypatch):
+    ds = image_dataset
+    run_operator(ds)
+    state = loaded_state(ds)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("render() must not load evaluation results")
+
+    monkeypatch.setattr(fo.Dataset, "load_evaluation_results", fail)
+    res = run_panel(ds, "render_only", state=state)
+    assert res.error is None, res.error_message
+    props = requests(res, "show_panel_output")[-1]["output"]["type"]["properties"]
+    assert props["worst_misses"]["view"]["name"] == "TableView"
+    assert [c["key"] for c in props["worst_misses"]["view"]["columns"]] == [
+        "rank",
+        "label",
+        "distance",
+        "media",
+        "frame",
+    ]
