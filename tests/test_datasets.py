@@ -390,7 +390,13 @@ def test_youcook2_interactions_real_annotations(youcook_videos, youcook_annotati
 
 
 def test_youcook2_whole_file_reading():
-    from fiftyone_videogem.datasets.youcook2 import boxes_exceed, read_box_segments, read_boxes, read_sentences_csv
+    from fiftyone_videogem.datasets.youcook2 import (
+        boxes_exceed,
+        read_box_segments,
+        read_boxes,
+        read_sentences_csv,
+        read_youcook2_json,
+    )
 
     boxes = read_boxes(YOUCOOK_DIR / "final_dataset_annotations.pkl")
     assert len(boxes) == 92
@@ -399,6 +405,17 @@ def test_youcook2_whole_file_reading():
     assert sum(len(v) for v in segments.values()) == 254
     sentences = read_sentences_csv(YOUCOOK_DIR / "validation_youcook.csv")
     assert ("xHr8X2Wpmno" in sentences) and sentences["xHr8X2Wpmno"][0].sentence == "pick the ends off the verdalago"
+    # with the CSV sentences (the official JSON for the videos the CSV lacks), 116 boxes lie 1-7 s outside
+    # every segment and take the nearest one
+    official = read_youcook2_json(YOUCOOK_DIR / "youcookii_annotations_trainval.json")
+    outside = []
+    for vid, frames in boxes.items():
+        for index in frames:
+            segment, out = choose_segment(sentences.get(vid) or official[vid], index - 1, segments.get(vid))
+            assert segment is not None
+            if out:
+                outside.append(min(abs(index - 1 - segment.start), abs(index - 1 - segment.end)))
+    assert len(outside) == 116 and max(outside) == 7
     # the videos whose boxes were drawn at their own resolution, not at 640x360
     native = sorted(v for v, b in boxes.items() if b and boxes_exceed(list(b.values()), (640, 360)))
     assert native == sorted(
@@ -574,7 +591,12 @@ def test_vhico_nested_layout(tmp_path, cleanup):
         },
         "kick_ball/def": {
             "frames": {
-                "3": {"verb": "kick", "object_name": "ball", "human": [0.1, 0.1, 0.3, 0.9], "object": [0.5, 0.8, 0.6, 0.9]},
+                "3": {
+                    "verb": "kick",
+                    "object_name": "ball",
+                    "human": [0.1, 0.1, 0.3, 0.9],
+                    "object": [0.5, 0.8, 0.6, 0.9],
+                },
                 "20": {"action": "kick ball", "human": [0.1, 0.1, 0.3, 0.9]},  # past the 10-frame video
             }
         },
@@ -622,7 +644,13 @@ def test_vhico_nested_layout(tmp_path, cleanup):
 
 def test_vhico_flat_list_with_pixel_boxes_in_video_size(tmp_path, cleanup):
     records = [
-        {"video_id": "clip1", "frame_id": 0, "hoi": "hold_cup", "human_box": [8, 8, 40, 40], "object_box": [30, 30, 48, 44]},
+        {
+            "video_id": "clip1",
+            "frame_id": 0,
+            "hoi": "hold_cup",
+            "human_box": [8, 8, 40, 40],
+            "object_box": [30, 30, 48, 44],
+        },
         {"video_id": "clip1", "frame_id": 4, "hoi": "hold_cup", "person_box": {"x": 0, "y": 0, "w": 16, "h": 24}},
         {"video_id": "clip1", "frame_id": 6, "hoi": "hold_cup"},  # no boxes: unreadable
         {"frame_id": 6, "hoi": "hold_cup", "human_box": [0, 0, 1, 1]},  # no video: unreadable
@@ -644,6 +672,25 @@ def test_vhico_flat_list_with_pixel_boxes_in_video_size(tmp_path, cleanup):
     assert det.bounding_box == pytest.approx([8 / 64, 8 / 48, 40 / 64, 36 / 48])
     assert sample.frames[5]["gt"].detections[0].bounding_box == pytest.approx([0, 0, 16 / 64, 24 / 48])
     assert dataset.info["import_report"]["details"]["entries_unreadable"] == 2
+
+
+def test_frame_with_two_actions_is_reported(tmp_path, cleanup):
+    records = [
+        {"video": "v", "frame": 2, "action": "hold cup", "human": [0, 0, 10, 10]},
+        {"video": "v", "frame": 2, "action": "drink water", "human": [20, 20, 30, 30]},
+        {"video": "v", "frame": 3, "action": "drink water", "human": [20, 20, 30, 30]},
+    ]
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps(records))
+    make_video(tmp_path / "v.mp4", num_frames=4, size=(64, 48), fps=4)
+    name = _name("two-actions")
+    cleanup.append(name)
+    dataset = fvgd.load_vhico(path, tmp_path, name=name, persistent=False)
+    sample = dataset.first()
+    assert [d.label for d in sample.frames[2]["gt"].detections] == ["hold cup", "drink water"]
+    assert sample.frames[2]["action"] == "hold cup"
+    assert sample.action == "drink water"  # the most frequent
+    assert dataset.info["import_report"]["frames_with_several_actions"] == 1
 
 
 def test_vhico_reader_shapes():

@@ -275,7 +275,9 @@ def _box_space_resolver(
     return None
 
 
-def boxes_exceed(boxes: Sequence[Sequence[float]], size: tuple[float, float], tolerance: float = _NATIVE_TOLERANCE) -> bool:
+def boxes_exceed(
+    boxes: Sequence[Sequence[float]], size: tuple[float, float], tolerance: float = _NATIVE_TOLERANCE
+) -> bool:
     """Whether any box reaches more than ``tolerance`` times past ``size``."""
     width, height = size
     return any(max(b[0], b[2]) > width * tolerance or max(b[1], b[3]) > height * tolerance for b in boxes)
