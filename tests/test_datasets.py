@@ -25,9 +25,10 @@ from fiftyone_videogem.datasets.groundingyoutube import read_boxes as read_gyt_b
 from fiftyone_videogem.datasets.groundingyoutube import read_sizes as read_gyt_sizes
 from fiftyone_videogem.datasets.vhico import read_annotations
 from fiftyone_videogem.datasets.youcook2 import Segment, choose_segment
+from tests.shared_data import SHARED_DATASETS
 from tests.videos import make_corrupt_video, make_video
 
-SHARED = Path("/work/shared/datasets")
+SHARED = SHARED_DATASETS
 GYT_DIR = SHARED / "groundingyoutube"
 YOUCOOK_DIR = SHARED / "youcook2_interactions"
 

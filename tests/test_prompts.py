@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared_data import SHARED_DATASETS
+
 from fiftyone_videogem.engine import prompts
 from fiftyone_videogem.engine.prompts import (
     ACTION_TEMPLATE,
@@ -24,7 +26,7 @@ from fiftyone_videogem.engine.prompts import (
     split_verb_object,
 )
 
-YOUCOOK_CSV = Path("/work/shared/datasets/youcook2_interactions/validation_youcook.csv")
+YOUCOOK_CSV = SHARED_DATASETS / "youcook2_interactions" / "validation_youcook.csv"
 
 
 @pytest.fixture(scope="module")

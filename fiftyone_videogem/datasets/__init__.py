@@ -22,6 +22,8 @@ Example::
     print(dataset.info["import_report"]["missing_videos"])
 """
 
+import json
+
 import fiftyone as fo
 
 from fiftyone_videogem.datasets.common import (
@@ -47,7 +49,8 @@ LOADERS = {
 def get_import_report(dataset: fo.Dataset) -> ImportReport | None:
     """The :class:`ImportReport` stored on a dataset by an importer, or None."""
     data = dataset.info.get("import_report")
-    return ImportReport.from_dict(data) if data else None
+    # the database returns its own list/dict types; a JSON round trip gives plain ones
+    return ImportReport.from_dict(json.loads(json.dumps(data))) if data else None
 
 
 __all__ = [
