@@ -807,7 +807,7 @@ class _Runner:
 
     def _video_items(self, state: _State) -> Iterator[_Item]:
         plan, s = state.plan, self.settings
-        if s.frames == "gt" and not plan.gt_frames:
+        if s.frames == "gt" and not plan.gt_frames and os.path.isfile(plan.filepath):
             self._no_ground_truth(state)  # known without opening the file
             return
         try:
@@ -1043,6 +1043,11 @@ class _Run:
         self.writer.flush()
         self.summary.seconds = time.perf_counter() - self.started
         _finalize_dataset(self.collection, self.settings, self.writer.fields_written)
+        if self.writer.fields_written:
+            # set_values() leaves samples and frames already loaded in memory stale
+            self.collection._root_dataset.reload()
+            if self.collection._dataset is not self.collection._root_dataset:
+                self.collection._dataset.reload()
         if self.settings.run_key:
             results = self.summary.to_dict()
             results.pop("run_key", None)
@@ -1129,16 +1134,28 @@ def _default_active_paths(dataset: fo.Dataset) -> list[str]:
 
 
 def _unvisited_reason(settings: _Settings) -> Callable[[_Plan], str]:
+    """Why apply_model never handed a sample to the model (it logs its own warning too)."""
+
     def reason(plan: _Plan) -> str:
         if settings.video:
             try:
                 probe(plan.filepath)
             except VideoError as e:
                 return str(e)
-            return f"video '{plan.filepath}' could not be read by FiftyOne's video reader; check the file"
+            return (
+                f"FiftyOne's video reader could not open '{plan.filepath}' (see the warnings of apply_model); "
+                "fvg.run_videogem() decodes with PyAV instead"
+            )
         if not os.path.isfile(plan.filepath):
             return f"image '{plan.filepath}' does not exist; check the path or remove the sample"
-        return f"image '{plan.filepath}' could not be read; the file is corrupt or not an image"
+        import cv2
+
+        if cv2.imread(plan.filepath, cv2.IMREAD_UNCHANGED) is None:
+            return f"image '{plan.filepath}' could not be read; the file is corrupt or not an image"
+        return (
+            "apply_model skipped this image because another image of its batch could not be loaded "
+            "(see its warnings); rerun to ground it"
+        )
 
     return reason
 

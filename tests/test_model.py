@@ -1,0 +1,548 @@
+"""The VideoGEM FiftyOne model: apply_model and run_videogem on real datasets and videos.
+
+Videos are generated with PyAV; every frame encodes its own frame number, and the engine used here
+is a real VideoGEM (tiny random-weight backbones) that also records which frames it was given, so
+the tests know which decoded frame each stored label must come from.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+
+import cv2
+import numpy as np
+import pytest
+
+import fiftyone as fo
+import fiftyone.core.labels as fol
+from fiftyone import ViewField as F
+
+import fiftyone_videogem as fvg
+from fiftyone_videogem.engine import VideoGEM, build_backbone
+from fiftyone_videogem.model import (
+    GroundingError,
+    VideoGEMModel,
+    iter_videogem,
+    load_model,
+    run_videogem,
+)
+from fiftyone_videogem.video import context_frame_numbers
+from tests.videos import frame_image, frame_number_of, make_corrupt_video, make_video, make_zero_frame_video
+
+LABEL = "vgem"
+SIZE = (64, 48)
+
+
+# --------------------------------------------------------------------------------- helpers
+class RecordingEngine(VideoGEM):
+    """A real VideoGEM that remembers the frame numbers encoded in the frames it grounds."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls: list[list] = []
+        self.results: list[tuple] = []
+
+    def ground_batch(self, frames, prompts):
+        frames = list(frames)
+        numbers = [
+            [frame_number_of(f) for f in item] if isinstance(item, list) else frame_number_of(item)
+            for item in frames
+        ]
+        self.calls.append(numbers)
+        results = super().ground_batch(frames, prompts)
+        self.results.extend(zip(numbers, [getattr(p, "action", p) for p in prompts], results))
+        return results
+
+    def result_for(self, number):
+        """The latest result computed from the frame that encodes ``number``."""
+        for numbers, _, result in reversed(self.results):
+            target = numbers[self.info.target_frame] if isinstance(numbers, list) else numbers
+            if target == number:
+                return result
+        raise KeyError(number)
+
+
+@functools.lru_cache(maxsize=None)
+def _backbone(name: str):
+    return build_backbone(name, pretrained=False, seed=0)
+
+
+def recording_engine(name: str = "test-vit-tiny", **options) -> RecordingEngine:
+    return RecordingEngine(_backbone(name), device="cpu", **options)
+
+
+@pytest.fixture
+def dataset():
+    ds = fo.Dataset(f"vgem-model-{uuid.uuid4().hex[:8]}")
+    yield ds
+    ds.delete()
+
+
+def box(label="x"):
+    return fo.Detections(detections=[fo.Detection(label=label, bounding_box=[0.25, 0.25, 0.5, 0.5])])
+
+
+def add_video(ds, path, gt_frames=(), action="cut onion", frame_actions=None, **fields):
+    sample = fo.Sample(filepath=str(path), **({"action": action} if action is not None else {}), **fields)
+    ds.add_sample(sample)
+    for fn in gt_frames:
+        sample.frames[fn]["gt"] = box(action or "x")
+        if frame_actions is not None:
+            sample.frames[fn]["step"] = frame_actions.get(fn)
+    sample.save()
+    return sample
+
+
+def video_dataset(ds, tmp_path, specs):
+    """``specs``: list of (name, num_frames, gt_frames); returns the samples."""
+    samples = []
+    for name, num_frames, gt_frames in specs:
+        path = make_video(tmp_path / f"{name}.mp4", num_frames=num_frames, size=SIZE)
+        samples.append(add_video(ds, path, gt_frames))
+    return samples
+
+
+def keypoints_at(ds, sample_id, frame_number, field=LABEL):
+    return ds[sample_id].frames[frame_number][field]
+
+
+# ------------------------------------------------------------------------- apply_model: videos
+def test_apply_model_grounds_the_gt_frames_of_each_video(dataset, tmp_path):
+    a, b = video_dataset(dataset, tmp_path, [("a", 30, [3, 10, 25]), ("b", 20, [7])])
+    engine = recording_engine()
+    model = load_model(engine)
+    assert isinstance(model, VideoGEMModel) and model.media_type == "video"
+
+    dataset.apply_model(model, label_field=LABEL, prompt_field="action", gt_field="frames.gt",
+                        skip_failures=False, progress=False)
+
+    # exactly the annotated frames were decoded and grounded, each from its own image
+    grounded = sorted(n for call in engine.calls for n in call)
+    assert grounded == [3, 7, 10, 25]
+    labelled = dataset.values(f"frames.{LABEL}.keypoints.component")
+    assert [[fn for fn, v in zip(fns, vals) if v] for fns, vals in zip(dataset.values("frames.frame_number"), labelled)] \
+        == [[3, 10, 25], [7]]
+
+    for sample, fn in ((a, 3), (a, 25), (b, 7)):
+        kps = keypoints_at(dataset, sample.id, fn)
+        result = engine.result_for(fn)
+        assert isinstance(kps, fol.Keypoints)
+        assert [k.component for k in kps.keypoints] == ["final", "action", "verb", "object"]
+        final = kps.keypoints[0]
+        assert final.label == "cut onion"
+        assert final.points[0] == pytest.approx(result.point)
+        assert final.input_point == list(result.input_point)
+        assert final.input_size == [64, 64]
+        for kp in kps.keypoints:
+            x, y = kp.points[0]
+            assert 0.0 <= x <= 1.0 and 0.0 <= y <= 1.0
+            assert 0 <= kp.input_point[0] < 64 and 0 <= kp.input_point[1] < 64
+            assert 0.0 <= kp.heat <= 1.0
+        action = kps.keypoints[1]
+        assert action.label == "action" and action.prompt == "A photo of a person cut onion."
+        assert action.score == pytest.approx(result.components["action"].score)
+        heatmap = dataset[sample.id].frames[fn][f"{LABEL}_heatmap"]
+        assert heatmap.map.dtype == np.float32 and heatmap.map.shape == (4, 4)  # 64 px / 16 px patches
+        assert list(heatmap.range) == [0, 1]
+        assert heatmap.map.min() == 0.0 and heatmap.map.max() == 1.0
+
+    # no frame document was created for frames without ground truth, and no error was recorded
+    assert sorted(dataset[a.id].frames.keys()) == [3, 10, 25]
+    assert dataset.get_field(f"{LABEL}_error") is None
+    # the run is recorded, the keypoint attributes declared, the heatmap made visible
+    assert dataset.list_runs() == ["videogem_vgem"]
+    info = dataset.get_run_info("videogem_vgem")
+    assert info.config.backbone == "test-vit-tiny"
+    assert info.config.fields == ["frames.vgem", "frames.vgem_heatmap", "vgem_error"]
+    assert dataset.load_run_results("videogem_vgem").frames_grounded == 4
+    schema = dataset.get_frame_field_schema(flat=True)
+    assert "vgem.keypoints.heat" in schema and "vgem.keypoints.component" in schema
+    assert "frames.vgem_heatmap" in dataset.app_config.active_fields.paths
+    assert "frames.gt" in dataset.app_config.active_fields.paths
+
+
+def test_frame_level_prompts_and_prompt_field_types(dataset, tmp_path):
+    path = make_video(tmp_path / "v.mp4", num_frames=20, size=SIZE)
+    sample = add_video(dataset, path, [2, 9], action=None, frame_actions={2: "crack eggs", 9: "pour milk"})
+    sample.frames[2]["dets"] = box("whisk eggs")
+    sample.frames[9]["dets"] = fo.Detections(detections=[])
+    sample["cls"] = fo.Classification(label="stir soup")
+    sample.save()
+    engine = recording_engine()
+    model = load_model(engine)
+
+    dataset.apply_model(model, label_field="a", prompt_field="frames.step", gt_field="frames.gt", progress=False)
+    frames = dataset[sample.id].frames
+    assert frames[2]["a"].keypoints[0].label == "crack eggs"
+    assert frames[9]["a"].keypoints[0].label == "pour milk"
+
+    dataset.apply_model(model, label_field="b", prompt_field="cls", gt_field="frames.gt", progress=False)
+    assert [dataset[sample.id].frames[n]["b"].keypoints[0].label for n in (2, 9)] == ["stir soup", "stir soup"]
+
+    # a Detections prompt uses the first label; a frame without one is recorded, the other frame is done
+    summary = run_videogem(dataset, model, "c", prompt_field="frames.dets", gt_field="frames.gt", progress=False)
+    frames = dataset[sample.id].frames
+    assert frames[2]["c"].keypoints[0].label == "whisk eggs"
+    assert frames[9]["c"] is None
+    assert summary.frames_grounded == 1 and summary.frames_failed == 1
+    assert "frame(s) 9 have no action text in 'frames.dets'" in dataset[sample.id]["c_error"]
+
+    # a fixed prompt set on the model
+    fixed = load_model(engine, prompt="chop garlic", gt_field="frames.gt")
+    dataset.apply_model(fixed, label_field="d", progress=False)
+    assert dataset[sample.id].frames[9]["d"].keypoints[0].label == "chop garlic"
+    assert [k.prompt for k in dataset[sample.id].frames[9]["d"].keypoints[1:]] == [
+        "A photo of a person chop garlic.", "A photo of a person chop something.", "A photo of a person using garlic."]
+
+
+# ------------------------------------------------------------------------------ validation
+def test_needs_fields_are_validated_before_any_work(dataset, tmp_path):
+    video_dataset(dataset, tmp_path, [("a", 10, [2])])
+    dataset.add_sample_field("dets", fo.EmbeddedDocumentField, embedded_doc_type=fol.Detections)
+    engine = recording_engine()
+    model = load_model(engine)
+
+    cases = [
+        (dict(gt_field="frames.gt"), "no prompt source"),
+        (dict(prompt_field="action"), "no gt_field was given"),
+        (dict(prompt_field="nothing", gt_field="frames.gt"), "'nothing' does not exist"),
+        (dict(prompt_field="action", gt_field="frames.nothing"), "'frames.nothing' does not exist"),
+        (dict(prompt_field="action", gt_field="gt"), "pass gt_field='frames.gt'"),
+        (dict(prompt_field="frames.gt.detections", gt_field="frames.gt"), "use a string, Classification"),
+        (dict(prompt_field="action", gt_field="frames.gt", frames="all"), "unknown keyword argument(s) ['frames']"),
+        (dict(prompt_field="filepath", gt_field="metadata"), "sample-level field"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=None) as info:
+            dataset.apply_model(model, label_field=LABEL, skip_failures=False, progress=False, **kwargs)
+        assert message in str(info.value), (kwargs, str(info.value))
+    assert engine.calls == []
+    assert dataset.get_frame_field_schema().get(LABEL) is None
+    assert dataset.list_runs() == []
+
+    dataset.apply_model(load_model(engine), label_field="dets2", prompt_field="action", gt_field="frames.gt",
+                        progress=False)
+    with pytest.raises(ValueError, match="already exists as a Detections field"):
+        run_videogem(dataset, model, "frames.gt", prompt_field="action", gt_field="frames.gt")
+    with pytest.raises(ValueError, match="both prompt="):
+        run_videogem(dataset, load_model(engine, prompt="x", prompt_field="action"), "z")
+    with pytest.raises(ValueError, match="unknown option"):
+        load_model("test-vit-tiny", random_weights=True, colour="red")
+    with pytest.raises(ValueError, match="every N-th frame"):
+        load_model(engine, frames=0)
+    with pytest.raises(RuntimeError, match="only predicts inside"):
+        model.predict(np.zeros((48, 64, 3), np.uint8))
+
+
+# ---------------------------------------------------------------------------- bad inputs
+def _bad_input_dataset(ds, tmp_path):
+    good = add_video(ds, make_video(tmp_path / "good.mp4", num_frames=20, size=SIZE), [4, 12])
+    missing = add_video(ds, tmp_path / "missing.mp4", [3])
+    corrupt = add_video(ds, make_corrupt_video(tmp_path / "corrupt.mp4"), [3])
+    empty = add_video(ds, make_zero_frame_video(tmp_path / "empty.avi"), [1])
+    past_end = add_video(ds, make_video(tmp_path / "short.mp4", num_frames=10, size=SIZE), [5, 14, 15])
+    no_prompt = add_video(ds, make_video(tmp_path / "noprompt.mp4", num_frames=10, size=SIZE), [2], action="  ")
+    no_gt = add_video(ds, make_video(tmp_path / "nogt.mp4", num_frames=10, size=SIZE), [])
+    last = add_video(ds, make_video(tmp_path / "last.mp4", num_frames=10, size=SIZE), [10])
+    return dict(good=good, missing=missing, corrupt=corrupt, empty=empty, past_end=past_end,
+                no_prompt=no_prompt, no_gt=no_gt, last=last)
+
+
+EXPECTED_ERRORS = {
+    "missing": "does not exist",
+    "corrupt": "could not be opened",
+    "empty": "has no frames",
+    "past_end": "frame(s) 14, 15 are past the end of the video",
+    "no_prompt": "no action text in 'action'",
+    "no_gt": "no frame of this video has ground truth in 'frames.gt'",
+}
+
+
+def test_bad_inputs_are_recorded_per_sample_and_the_run_goes_on(dataset, tmp_path, caplog):
+    s = _bad_input_dataset(dataset, tmp_path)
+    engine = recording_engine()
+    summary = run_videogem(dataset, load_model(engine), LABEL, prompt_field="action", gt_field="frames.gt",
+                           progress=False)
+
+    errors = dict(zip(dataset.values("id"), dataset.values(f"{LABEL}_error")))
+    for name, message in EXPECTED_ERRORS.items():
+        assert errors[s[name].id] is not None and message in errors[s[name].id], (name, errors[s[name].id])
+    assert errors[s["good"].id] is None and errors[s["last"].id] is None
+    assert {f.sample_id for f in summary.failures} == {s[n].id for n in EXPECTED_ERRORS}
+    assert next(f for f in summary.failures if f.sample_id == s["past_end"].id).frames == [14, 15]
+    # the good frames of every video were grounded, including the partial one
+    assert sorted(n for call in engine.calls for n in call) == [4, 5, 10, 12]
+    assert summary.frames_grounded == 4 and summary.samples_grounded == 3 and summary.samples_failed == 6
+    assert dataset[s["past_end"].id].frames[5][LABEL] is not None
+    stored = fvg.runs.load_videogem_results(dataset, "videogem_vgem")
+    assert len(stored["failures"]) == 6 and stored["frames_grounded"] == 4
+    assert any("does not exist" in r.getMessage() for r in caplog.records)
+
+
+def test_bad_inputs_through_apply_model(dataset, tmp_path):
+    s = _bad_input_dataset(dataset, tmp_path)
+    engine = recording_engine()
+    model = load_model(engine)
+    dataset.apply_model(model, label_field=LABEL, prompt_field="action", gt_field="frames.gt", progress=False)
+
+    errors = dict(zip(dataset.values("id"), dataset.values(f"{LABEL}_error")))
+    for name, message in EXPECTED_ERRORS.items():
+        assert errors[s[name].id] is not None and message in errors[s[name].id], (name, errors[s[name].id])
+    assert sorted(n for call in engine.calls for n in call) == [4, 5, 10, 12]
+    assert model.last_summary.samples_failed == 6
+
+
+# ----------------------------------------------------------------------- resume / overwrite
+def test_rerun_resumes_and_overwrite_redoes(dataset, tmp_path):
+    a, b = video_dataset(dataset, tmp_path, [("a", 20, [2, 8]), ("b", 20, [5])])
+    engine = recording_engine()
+    model = load_model(engine)
+    kwargs = dict(label_field=LABEL, prompt_field="action", gt_field="frames.gt", progress=False)
+    dataset.apply_model(model, **kwargs)
+    ids = dataset.values(f"frames.{LABEL}.keypoints.id", unwind=True)
+    assert len(ids) == 12 and len(engine.calls) == 2  # one batch per video
+
+    # nothing left to do: nothing is grounded, nothing changes
+    dataset.apply_model(model, **kwargs)
+    assert len(engine.calls) == 2
+    assert dataset.values(f"frames.{LABEL}.keypoints.id", unwind=True) == ids
+    assert model.last_summary.frames_skipped == 3 and model.last_summary.samples_up_to_date == 2
+
+    # a frame whose labels were removed, and a new annotated frame, are the only ones grounded
+    sample = dataset[a.id]
+    sample.frames[8][LABEL] = None
+    sample.frames[15]["gt"] = box()
+    sample.save()
+    fields = dict(prompt_field="action", gt_field="frames.gt")
+    summary = run_videogem(dataset, model, LABEL, progress=False, **fields)
+    assert engine.calls[2:] == [[8, 15]]
+    assert summary.frames_grounded == 2 and summary.frames_skipped == 2
+    assert dataset[a.id].frames[2][LABEL].keypoints[0].id in ids
+
+    # overwrite redoes everything, replacing (not appending) the keypoints
+    summary = run_videogem(dataset, model, LABEL, overwrite=True, progress=False, **fields)
+    assert sorted(engine.calls[3]) == [2, 5, 8, 15] and summary.frames_grounded == 4
+    kps = dataset[a.id].frames[2][LABEL].keypoints
+    assert len(kps) == 4 and kps[0].id not in ids
+
+
+def test_interrupted_run_keeps_what_it_wrote(dataset, tmp_path):
+    good, bad, later = video_dataset(dataset, tmp_path, [("a", 10, [2]), ("b", 10, [3]), ("c", 10, [4])])
+    os.remove(bad.filepath)
+    engine = recording_engine(batch_size=1)
+    with pytest.raises(GroundingError, match="does not exist"):
+        run_videogem(dataset, load_model(engine), LABEL, prompt_field="action", gt_field="frames.gt",
+                     skip_failures=False, progress=False)
+    assert dataset[good.id].frames[2][LABEL] is not None
+    assert "does not exist" in dataset[bad.id][f"{LABEL}_error"]
+    assert dataset[later.id].frames[4][LABEL] is None
+    assert dataset.load_run_results("videogem_vgem").frames_grounded == 1
+
+    # apply_model with skip_failures=False stops at the same sample and keeps the first video
+    with pytest.raises(Exception, match="No such file"):
+        dataset.apply_model(load_model(engine), label_field="other", prompt_field="action",
+                            gt_field="frames.gt", skip_failures=False, progress=False)
+    assert dataset[good.id].frames[2]["other"] is not None
+    assert dataset[later.id].frames[4]["other"] is None
+
+    # the rerun after fixing the file resumes: only the remaining videos are grounded
+    make_video(bad.filepath, num_frames=10, size=SIZE)
+    before = len(engine.calls)
+    summary = run_videogem(dataset, load_model(engine), LABEL, prompt_field="action", gt_field="frames.gt",
+                           progress=False)
+    assert sorted(n for call in engine.calls[before:] for n in call) == [3, 4]
+    assert summary.frames_skipped == 1 and dataset[bad.id][f"{LABEL}_error"] is None
+
+
+def test_stopping_the_generator_keeps_finished_samples(dataset, tmp_path):
+    a, b = video_dataset(dataset, tmp_path, [("a", 10, [2]), ("b", 10, [3])])
+    events = iter_videogem(dataset, load_model(recording_engine(batch_size=1)), LABEL, prompt_field="action",
+                           gt_field="frames.gt")
+    first = next(events)
+    assert first.samples_done == 1 and first.samples_total == 2 and first.fraction == 0.5
+    events.close()
+    assert dataset[a.id].frames[2][LABEL] is not None
+    assert dataset[b.id].frames[3][LABEL] is None
+
+
+# ---------------------------------------------------------------------------- frame selection
+def test_frame_selection_all_interval_and_list(dataset, tmp_path):
+    (sample,) = video_dataset(dataset, tmp_path, [("a", 12, [5])])
+    engine = recording_engine(batch_size=5)
+    model = load_model(engine, prompt="wave hand")
+
+    run_videogem(dataset, model, "every4", frames=4, progress=False)
+    assert sorted(n for c in engine.calls for n in c) == [1, 5, 9]
+    engine.calls.clear()
+    run_videogem(dataset, model, "listed", frames=[12, 2, 13], progress=False)
+    assert sorted(n for c in engine.calls for n in c) == [2, 12]
+    assert "13 are past the end" in dataset[sample.id]["listed_error"]
+    engine.calls.clear()
+    summary = run_videogem(dataset, model, "all", frames="all", progress=False)
+    assert sorted(n for c in engine.calls for n in c) == list(range(1, 13))
+    assert [len(c) for c in engine.calls] == [5, 5, 2]
+    assert summary.frames_grounded == 12
+    assert len(dataset[sample.id].frames) == 12
+
+
+def test_batches_span_videos(dataset, tmp_path):
+    video_dataset(dataset, tmp_path, [("a", 10, [2]), ("b", 10, [3, 4]), ("c", 10, [5])])
+    engine = recording_engine(batch_size=3)
+    summary = run_videogem(dataset, load_model(engine), LABEL, prompt_field="action", gt_field="frames.gt",
+                           progress=False)
+    assert engine.calls == [[2, 3, 4], [5]]
+    assert summary.frames_grounded == 4
+
+
+def test_video_backbone_gets_context_windows(dataset, tmp_path):
+    path = make_video(tmp_path / "v.mp4", num_frames=40, size=SIZE, fps=10)
+    sample = add_video(dataset, path, [1, 20, 39])
+    engine = recording_engine("test-viclip-tiny")
+    assert engine.info.num_frames == 8 and engine.info.target_frame == 4
+    run_videogem(dataset, load_model(engine), LABEL, prompt_field="action", gt_field="frames.gt",
+                 context_stride=0.3, progress=False)
+    windows = [w for call in engine.calls for w in call]
+    expected = [context_frame_numbers(t, 8, 4, 3, 1, 40) for t in (1, 20, 39)]
+    assert windows == expected
+    assert expected[0] == [1, 1, 1, 1, 1, 4, 7, 10] and expected[2] == [27, 30, 33, 36, 39, 40, 40, 40]
+    kps = dataset[sample.id].frames[20][LABEL]
+    assert kps.keypoints[0].input_size == [32, 32]
+    assert dataset[sample.id].frames[20][f"{LABEL}_heatmap"].map.shape == (4, 4)
+
+    engine.calls.clear()
+    run_videogem(dataset, load_model(engine), "strided", prompt_field="action", gt_field="frames.gt",
+                 context_stride_frames=1, progress=False)
+    assert engine.calls[0][1] == list(range(16, 24))
+
+
+# ------------------------------------------------------------------------------- heatmaps
+@pytest.mark.parametrize("dtype,top", [("uint8", 255), ("uint16", 65535)])
+def test_heatmap_files(dataset, tmp_path, dtype, top):
+    (sample,) = video_dataset(dataset, tmp_path, [("a", 10, [3])])
+    engine = recording_engine(merge="heatmap_average")
+    map_dir = tmp_path / "maps"
+    run_videogem(dataset, load_model(engine), LABEL, prompt_field="action", gt_field="frames.gt",
+                 heatmap_storage="files", map_dir=str(map_dir), heatmaps="all", heatmap_size="frame",
+                 heatmap_dtype=dtype, progress=False)
+    frame = dataset[sample.id].frames[3]
+    for suffix in ("", "_verb", "_object", "_merged"):
+        heatmap = frame[f"{LABEL}_heatmap{suffix}"]
+        assert heatmap.map is None and list(heatmap.range) == [0, top]
+        assert heatmap.map_path.startswith(str(map_dir))
+        array = cv2.imread(heatmap.map_path, cv2.IMREAD_UNCHANGED)
+        assert array.dtype == np.dtype(dtype) and array.shape == (48, 64)
+        assert array.max() <= top and array.max() > 0
+        assert heatmap.get_map().shape == (48, 64)
+    result = engine.result_for(3)
+    action = cv2.imread(frame[f"{LABEL}_heatmap"].map_path, cv2.IMREAD_UNCHANGED).astype(np.float64) / top
+    expected = cv2.resize(result.components["action"].heatmap, (64, 48), interpolation=cv2.INTER_AREA)
+    assert np.abs(action - expected).max() < 0.02
+    info = dataset.get_run_info("videogem_vgem").config
+    assert info.map_dir == str(map_dir) and "frames.vgem_heatmap_merged" in info.fields
+
+
+def test_deleting_the_run_deletes_its_fields(dataset, tmp_path):
+    video_dataset(dataset, tmp_path, [("a", 10, [3])])
+    os.remove(dataset.first().filepath)
+    engine = recording_engine()
+    model = load_model(engine)
+    video_dataset(dataset, tmp_path, [("b", 10, [3])])
+    run_videogem(dataset, model, LABEL, prompt_field="action", gt_field="frames.gt", heatmaps="all", progress=False)
+    run_videogem(dataset, model, "keep", prompt_field="action", gt_field="frames.gt", progress=False)
+    assert sorted(fvg.runs.list_videogem_runs(dataset)) == ["videogem_keep", "videogem_vgem"]
+    assert dataset.get_field("vgem_error") is not None
+    dataset.delete_run("videogem_vgem")
+    frame_fields = set(dataset.get_frame_field_schema())
+    assert not any(f.startswith("vgem") for f in frame_fields)
+    assert {"gt", "keep", "keep_heatmap"} <= frame_fields
+    assert dataset.get_field("vgem_error") is None
+    fvg.runs.delete_videogem_run(dataset, "videogem_keep", delete_fields=False)
+    assert dataset.list_runs() == [] and "keep" in dataset.get_frame_field_schema()
+
+
+# ----------------------------------------------------------------- frames views and images
+def test_frames_view(dataset, tmp_path):
+    path = make_video(tmp_path / "v.mp4", num_frames=20, size=SIZE)
+    sample = add_video(dataset, path, [4, 11], frame_actions={4: "open door", 11: "close door"})
+    frames = dataset.match_frames(F("gt") != None).to_frames(
+        sample_frames=True, sparse=True, output_dir=str(tmp_path / "frames"))
+    assert len(frames) == 2
+    engine = recording_engine()
+    model = load_model(engine)
+    assert model.media_type == "video"
+
+    frames.apply_model(model, label_field=LABEL, prompt_field="step", gt_field="gt", skip_failures=False,
+                       progress=False)
+    assert sorted(n for c in engine.calls for n in c) == [4, 11]
+    assert frames.values(f"{LABEL}.keypoints.label") == [
+        ["open door", "action", "verb", "object"], ["close door", "action", "verb", "object"]]
+    # labels written on the frames view reach the videos' frames
+    video_frames = dataset[sample.id].frames
+    assert video_frames[11][LABEL].keypoints[0].label == "close door"
+    assert video_frames[4][f"{LABEL}_heatmap"].map.shape == (4, 4)
+    assert "frames.vgem_heatmap" in dataset.app_config.active_fields.paths
+
+    # frames.<field> is accepted by run_videogem on a frames view and resumes
+    summary = run_videogem(frames, model, LABEL, prompt_field="frames.step", gt_field="frames.gt", progress=False)
+    assert summary.frames_skipped == 2 and summary.frames_grounded == 0
+    with pytest.raises(ValueError, match="pass prompt_field='step'"):
+        frames.apply_model(model, label_field=LABEL, prompt_field="frames.step", gt_field="gt")
+
+
+def test_image_dataset(dataset, tmp_path):
+    paths = []
+    for n in (3, 9, 17):
+        path = str(tmp_path / f"img{n}.png")
+        cv2.imwrite(path, cv2.cvtColor(frame_image(n, SIZE), cv2.COLOR_RGB2BGR))
+        paths.append(path)
+    samples = [fo.Sample(filepath=p, action="ride bike", gt=box()) for p in paths]
+    samples.append(fo.Sample(filepath=paths[0], action="ride bike"))  # no ground truth
+    samples.append(fo.Sample(filepath=str(tmp_path / "gone.png"), action="ride bike", gt=box()))
+    dataset.add_samples(samples)
+    engine = recording_engine()
+    model = load_model(engine)
+
+    dataset.apply_model(model, label_field=LABEL, prompt_field="action", gt_field="gt", batch_size=2,
+                        progress=False)
+    assert sorted(n for c in engine.calls for n in c) == [3, 9, 17]
+    kps = dataset.values(f"{LABEL}.keypoints.component")
+    assert kps[:3] == [["final", "action", "verb", "object"]] * 3 and kps[3:] == [None, None]
+    assert dataset.first()[f"{LABEL}_heatmap"].map.shape == (4, 4)
+    errors = dataset.values(f"{LABEL}_error")
+    assert errors[:3] == [None] * 3
+    assert "no ground truth in 'gt'" in errors[3] and "does not exist" in errors[4]
+    point = dataset.first()[LABEL].keypoints[0].points[0]
+    assert point == pytest.approx(engine.result_for(3).point)
+    assert "vgem.keypoints.heat" in dataset.get_field_schema(flat=True)
+
+    # single-sample predict path, fixed prompt, all samples; resume skips labelled images
+    engine.calls.clear()
+    dataset.apply_model(load_model(engine, prompt="jump", frames="all"), label_field="other", progress=False)
+    assert sorted(n for c in engine.calls for n in c) == [3, 3, 9, 17]
+    engine.calls.clear()
+    summary = run_videogem(dataset, model, LABEL, prompt_field="action", frames="all", progress=False)
+    assert engine.calls == [[3]] and summary.frames_skipped == 3
+
+    with pytest.raises(ValueError, match="image collections accept"):
+        run_videogem(dataset, model, "x", prompt_field="action", frames=3)
+    model.media_type = "image"
+    assert model.media_type == "image"
+
+
+def test_image_model_refuses_video_collections(dataset, tmp_path):
+    video_dataset(dataset, tmp_path, [("a", 10, [3])])
+    model = load_model(recording_engine(), media_type="image")
+    with pytest.raises(ValueError, match="every decoded frame"):
+        dataset.apply_model(model, label_field=LABEL, prompt_field="action", gt_field="frames.gt", progress=False)
+
+
+def test_progress_callback_and_summary(dataset, tmp_path):
+    video_dataset(dataset, tmp_path, [("a", 10, [2]), ("b", 10, [3])])
+    events = []
+    summary = run_videogem(dataset, "test-vit-tiny", LABEL, random_weights=True, prompt_field="action",
+                           gt_field="frames.gt", progress=events.append)
+    assert [(e.samples_done, e.samples_total) for e in events] == [(1, 2), (2, 2), (2, 2)]
+    assert events[-1].summary is summary and summary.frames_grounded == 2
+    assert "2 frame(s) grounded in 2 of 2 sample(s)" in str(summary)
