@@ -1,0 +1,167 @@
+"""The "Ground actions with VideoGEM" operator, executed through FiftyOne's operator machinery
+(the plugin is found through ``FIFTYONE_PLUGINS_DIR``, set in conftest.py), immediately and
+delegated."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+import fiftyone as fo
+import fiftyone.operators as foo
+from fiftyone.operators.delegated import DelegatedOperationService
+from fiftyone.operators.executor import ExecutionContext, ExecutionRunState
+
+from fiftyone_videogem.plugin.grounding import gt_field_choices, prompt_field_choices, run_options
+from tests.videos import make_video
+
+PLUGIN = "@fiftyone-videogem/videogem"
+OPERATOR = PLUGIN + "/ground_actions"
+SIZE = (64, 48)
+PARAMS = dict(backbone="test-vit-tiny", random_weights=True, prompt_source="field", prompt_field="action",
+              frames="gt", gt_field="frames.gt", label_field="vg", batch_size=4, device="cpu")
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    ds = fo.Dataset(f"vgem-operator-{uuid.uuid4().hex[:8]}")
+    for name, gt_frames in (("a", [2, 6]), ("b", [3]), ("c", [])):
+        sample = fo.Sample(filepath=make_video(tmp_path / f"{name}.mp4", num_frames=10, size=SIZE),
+                           action="cut onion")
+        ds.add_sample(sample)
+        for fn in gt_frames:
+            sample.frames[fn]["gt"] = fo.Detections(detections=[fo.Detection(label="cut onion",
+                                                                             bounding_box=[0.2, 0.2, 0.4, 0.4])])
+            sample.frames[fn]["step"] = "slice bread"
+        sample.save()
+    yield ds
+    svc = DelegatedOperationService()
+    for op in svc.list_operations(dataset_name=ds.name):
+        svc.delete_operation(op.id)
+    ds.delete()
+
+
+def resolve_form(ds, view=None, **params):
+    op = foo.get_operator(OPERATOR)
+    request = dict(dataset_name=ds.name, params=params)
+    if view is not None:
+        request["view"] = view._serialize()
+    ctx = ExecutionContext(request_params=request)
+    return op.resolve_input(ctx).type.properties
+
+
+def uris(result):
+    return [r.operator_uri for r in result.executor._requests]
+
+
+def test_plugin_registers_the_operator():
+    op = foo.get_operator(OPERATOR)
+    assert op.config.label == "Ground actions with VideoGEM"
+    assert op.config.allow_delegated_execution and op.config.allow_immediate_execution
+    assert op.config.execute_as_generator
+
+
+def test_form_offers_the_dataset_fields_and_backbones(dataset):
+    props = resolve_form(dataset)
+    assert props["prompt_field"].type.values == ["frames.gt", "frames.step", "action"]
+    assert props["prompt_field"].default == "action"
+    assert props["gt_field"].type.values == ["frames.gt"] and props["gt_field"].default == "frames.gt"
+    assert {"clip-vit-b-16", "openclip-vit-b-16", "test-vit-tiny"} <= set(props["backbone"].type.values)
+    assert props["weighting"].default == "static+dynamic"
+    assert props["frames"].type.values == ["gt", "interval", "all"]
+    assert props["device"].type.values == ["auto", "cpu", "cuda"]
+    assert "view_target" in props and "map_dir" not in props and "interval" not in props
+
+    props = resolve_form(dataset, prompt_source="text", frames="interval", heatmap_storage="files")
+    assert "prompt" in props and "prompt_field" not in props
+    assert "interval" in props and "gt_field" not in props
+    assert "map_dir" in props
+
+    assert prompt_field_choices(dataset) == ["frames.gt", "frames.step", "action"]
+    assert gt_field_choices(dataset) == ["frames.gt"]
+
+
+def test_form_flags_missing_ground_truth(dataset):
+    bare = fo.Dataset(f"vgem-operator-bare-{uuid.uuid4().hex[:8]}")
+    try:
+        bare.add_sample(fo.Sample(filepath=dataset.first().filepath))
+        props = resolve_form(bare)
+        assert props["prompt_source"].invalid and "fixed text" in props["prompt_source"].error_message
+        assert props["gt_field"].invalid
+    finally:
+        bare.delete()
+
+
+def test_immediate_execution_reports_progress_and_reloads(dataset):
+    result = foo.execute_operator(OPERATOR, ctx=dict(dataset=dataset, params=dict(PARAMS)))
+    assert result.error is None, result.error
+    requests = uris(result)
+    assert requests.count("set_progress") >= 2
+    assert requests[-2:] == ["reload_dataset", "notify"]
+    progress = [r.params for r in result.executor._requests if r.operator_uri == "set_progress"]
+    assert progress[-1]["progress"] == 1.0 and progress[-1]["label"].startswith("3/3 samples")
+    notify = result.executor._requests[-1].params
+    assert notify["variant"] == "warning" and "vg_error" in notify["message"]  # video c has no ground truth
+
+    labels = dataset.values("frames.vg.keypoints.label")
+    assert [[k[0] for k in frames if k] for frames in labels] == [["cut onion"] * 2, ["cut onion"], []]
+    assert dataset.values("vg_error")[:2] == [None, None] and "ground truth" in dataset.values("vg_error")[2]
+    info = dataset.get_run_info("videogem_vg").config
+    assert info.backbone == "test-vit-tiny" and info.engine["batch_size"] == 4
+
+
+def test_immediate_execution_on_a_view_with_fixed_text_and_interval(dataset):
+    view = dataset.limit(1)
+    params = dict(PARAMS, prompt_source="text", prompt="pour water", frames="interval", interval=4,
+                  label_field="every4", weighting="static", decomposition=False, heatmaps="all")
+    result = foo.execute_operator(OPERATOR, ctx=dict(view=view, params=params))
+    assert result.error is None, result.error
+    a = dataset.first()
+    assert sorted(fn for fn, f in a.frames.items() if f["every4"] is not None) == [1, 5, 9]
+    assert [k.component for k in a.frames[5]["every4"].keypoints] == ["final", "action"]
+    assert a.frames[5]["every4"].keypoints[0].label == "pour water"
+    assert dataset.count("frames.every4") == 3  # only the first video was in the view
+    info = dataset.get_run_info("videogem_every4").config
+    assert info.engine["weighting"] == "static" and info.engine["decomposition"] is False
+
+
+def test_selected_samples_target(dataset):
+    b = dataset.skip(1).first()
+    params = dict(PARAMS, label_field="sel", view_target="SELECTED_SAMPLES")
+    result = foo.execute_operator(OPERATOR, ctx=dict(dataset=dataset, selected=[b.id], params=params))
+    assert result.error is None, result.error
+    assert dataset.count("frames.sel") == 1 and dataset[b.id].frames[3]["sel"] is not None
+
+
+def test_delegated_execution(dataset):
+    result = foo.execute_operator(OPERATOR, ctx=dict(dataset=dataset, params=dict(PARAMS, label_field="dl")),
+                                  request_delegation=True)
+    assert result.delegated
+    assert result.result["run_state"] == ExecutionRunState.QUEUED
+    assert "dl" not in dataset.get_frame_field_schema()
+
+    svc = DelegatedOperationService()
+    queued = svc.get_queued_operations(dataset_name=dataset.name)
+    assert [op.operator for op in queued] == [OPERATOR]
+    svc.execute_queued_operations(dataset_name=dataset.name)
+    op = svc.get(queued[0].id)
+    assert op.run_state == ExecutionRunState.COMPLETED, op.run_state
+    assert op.status.progress == 1.0 and op.status.label.startswith("3/3 samples")
+    dataset.reload()
+    assert dataset.count("frames.dl") == 3
+    assert dataset.load_run_results("videogem_dl").frames_grounded == 3
+
+
+def test_run_options_from_params():
+    target = fo.Dataset(f"vgem-operator-opts-{uuid.uuid4().hex[:8]}")
+    try:
+        target.media_type = "video"
+        options = run_options(dict(prompt_source="field", prompt_field="action", frames="all",
+                                   heatmap_storage="files", map_dir="/tmp/m", overwrite=True), target)
+        assert options == dict(prompt_field="action", prompt=None, frames="all", overwrite=True,
+                               heatmaps="action", heatmap_storage="files", map_dir="/tmp/m")
+        with pytest.raises(ValueError, match="fixed action text is empty"):
+            run_options(dict(prompt_source="text", prompt="  "), target)
+    finally:
+        target.delete()
