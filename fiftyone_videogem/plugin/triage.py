@@ -680,6 +680,7 @@ def _bar(x: list[str], accuracy: list[float], text: list[str], name: str) -> dic
         "ids": x,
         "text": text,
         "textposition": "auto",
+        "textangle": 0,
         "hovertemplate": "%{x}: %{text}<extra></extra>",
         "marker": {"color": [HIT_COLOR if a >= 0.5 else MISS_COLOR for a in accuracy]},
     }
