@@ -127,7 +127,8 @@ def dismiss_popovers(page) -> None:
 
 
 def wait_for_count(page, count: int, timeout: int = LONG) -> None:
-    page.get_by_text("%d samples" % count, exact=True).first.wait_for(timeout=timeout)
+    text = "1 sample" if count == 1 else "%d samples" % count
+    page.get_by_text(text, exact=True).first.wait_for(timeout=timeout)
 
 
 def open_operator_form(page, query: str, label: str) -> None:
@@ -244,6 +245,18 @@ def test_evaluate_and_triage_in_the_app(browser_dataset):
             page.get_by_text("Worst misses (largest distance to the ground truth)").scroll_into_view_if_needed()
             page.wait_for_timeout(2_000)
             page.screenshot(path=str(out / "worst_misses.png"))
+
+            # 5. a row action of the worst-misses table shows that one miss
+            page.get_by_role("button", name="Show", exact=True).first.click()
+            wait_for_count(page, 1)
+            # the worst miss: the largest distance, ties broken by class name
+            farthest = max(d for d, hit in zip(results.distances, results.hits) if not hit)
+            worst_class = min(
+                c
+                for c, d, hit in zip(results.frame_classes, results.distances, results.hits)
+                if not hit and d == farthest
+            )
+            page.get_by_text("Showing miss #1 (%s)" % worst_class, exact=False).wait_for()
         except Exception:
             page.screenshot(path=str(out / "failure.png"))
             raise
