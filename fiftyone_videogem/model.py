@@ -673,6 +673,8 @@ def _format_frames(numbers: Sequence[int], limit: int = 8) -> str:
 class _Runner:
     """Decodes what each sample needs, grounds it in batches and writes each finished sample."""
 
+    decoder_cls = FrameDecoder  # anything with FrameDecoder's interface (benchmarks swap it)
+
     def __init__(self, engine: VideoGEM, settings: _Settings, writer: _Writer, summary: GroundingSummary):
         self.engine = engine
         self.settings = settings
@@ -811,7 +813,7 @@ class _Runner:
             self._no_ground_truth(state)  # known without opening the file
             return
         try:
-            decoder = FrameDecoder(plan.filepath)
+            decoder = self.decoder_cls(plan.filepath)
         except VideoError as e:
             state.fail(str(e))
             return
