@@ -94,6 +94,7 @@ def video_dataset(make_dataset, tmp_path):
         sample = fo.Sample(filepath=path)
         for fn, hit in hits.items():
             sample.frames[fn] = fo.Frame(
+                filepath=str(tmp_path / name / ("%d.jpg" % fn)),  # for to_frames()
                 gt=fo.Detections(detections=[fo.Detection(label="open door", bounding_box=BOX)]),
                 vgem_point=keypoints(0.5 if hit else 0.9, "open door"),
             )
@@ -450,6 +451,25 @@ def test_panel_on_video_frames(video_dataset):
     view = view_of(ds, set_view)
     assert view.values("id") == [first["sample_id"]]
     assert view.values("frames.id") == [[first["frame_id"]]]
+
+
+def test_panel_on_a_frames_view(video_dataset):
+    ds = video_dataset
+    evaluate_pointing_game(ds.to_frames(), "vgem_point", "gt", eval_key="pgf", progress=False)
+    state = loaded_state(ds)
+    assert state["eval_key"] == "pgf"
+    rows = state["worst_misses"]
+    assert sorted((r["media"], r["frame"]) for r in rows) == [("v1.mp4", "4"), ("v2.mp4", "2"), ("v2.mp4", "4")]
+
+    res = run_panel(ds, "on_click_class", state=state, x="open door")
+    (set_view,) = requests(res, "set_view")
+    view = view_of(ds, set_view)
+    assert view._is_frames and len(view) == 3
+    assert set(view.values("pgf_hit")) == {False}
+
+    res = run_panel(ds, "show_miss", state=state, row=1)
+    (set_view,) = requests(res, "set_view")
+    assert view_of(ds, set_view).values("id") == [rows[1]["frame_id"]]
 
 
 def test_panel_recovers_from_a_deleted_run(image_dataset):
