@@ -47,7 +47,8 @@ OPERATOR_NAME = "evaluate_pointing_game"
 PANEL_NAME = "videogem_triage"
 DEFAULT_EVAL_KEY = "pointing"
 # preferred defaults of the form, most specific first
-PREFERRED_PRED_FIELDS = ("frames.vgem_point", "vgem_point", "frames.vgem", "vgem")
+# ("videogem" is the default output field of the grounding operator and of run_videogem)
+PREFERRED_PRED_FIELDS = ("frames.videogem", "videogem", "frames.vgem_point", "vgem_point")
 PREFERRED_GT_FIELDS = ("frames.gt", "gt", "frames.ground_truth", "ground_truth")
 OVERALL_BAR = "all frames"
 COMPONENT_ORDER = ("action", "verb", "object")
@@ -404,8 +405,18 @@ def _is_frame_level(results: PointingGameResults) -> bool:
 
 
 def misses_view(dataset: fo.Dataset, eval_key: str, label: Optional[str] = None, component: Optional[str] = None):
-    """Returns the view the panel shows: the missed frames of run ``eval_key``, optionally
-    of one class, or the frames whose ``component`` point missed."""
+    """Returns the view the panel shows for run ``eval_key``.
+
+    Video runs keep the videos with a matching frame and only those frames; image and
+    frame-view runs are sorted by the final point's distance, worst first.
+
+    Args:
+        dataset: the dataset holding the run
+        eval_key: the pointing-game evaluation key
+        label (None): only frames of this class
+        component (None): the frames whose ``component`` point (``"action"``, ``"verb"``,
+            ``"object"``) missed, instead of the frames whose final point missed
+    """
     results = dataset.load_evaluation_results(eval_key)
     eval_view = dataset.load_evaluation_view(eval_key)
     if component is None:
@@ -421,12 +432,19 @@ def misses_view(dataset: fo.Dataset, eval_key: str, label: Optional[str] = None,
         expr = expr & (F(gt + ".detections").filter(F("label") == label).length() > 0)
     if _is_frame_level(results):
         return eval_view.match_frames(expr)
-    return eval_view.match(expr)
+    return eval_view.match(expr).sort_by("%s_distance" % eval_key, reverse=True)
 
 
 def miss_view(dataset: fo.Dataset, eval_key: str, sample_id: str, frame_id: str):
-    """Returns the view of one missed frame: the video with only that frame, or the
-    image / frame sample."""
+    """Returns the view of one evaluated frame: the video with only that frame, or the
+    image / frame sample.
+
+    Args:
+        dataset: the dataset holding the run
+        eval_key: the pointing-game evaluation key
+        sample_id: the sample (video) ID, as in :attr:`MissRow.sample_id`
+        frame_id: the frame ID (the sample ID for images and frame views)
+    """
     results = dataset.load_evaluation_results(eval_key)
     eval_view = dataset.load_evaluation_view(eval_key)
     if _is_frame_level(results):
