@@ -232,6 +232,28 @@ def test_operator_on_video_frames(video_dataset):
     assert misses.count("frames") == 3
 
 
+def test_operator_runs_delegated(image_dataset):
+    from fiftyone.operators.delegated import DelegatedOperationService
+
+    ds = image_dataset
+    params = dict(pred_field="vgem_point", gt_field="gt", eval_key="pg_delegated")
+    res = foo.execute_operator(OPERATOR, ctx=dict(dataset=ds, params=params), request_delegation=True)
+    assert res.delegated
+    op_id = res.result["id"]
+    svc = DelegatedOperationService()
+    try:
+        assert ds.list_evaluations() == []  # only queued so far
+        svc.execute_queued_operations(dataset_name=ds.name)
+        doc = svc.get(op_id)
+        assert doc.run_state == "completed", doc.result
+        assert doc.status.progress == 1.0
+        assert "6/12" in doc.status.label
+        assert ds.load_evaluation_results("pg_delegated").num_hits == 6
+        assert "pg_delegated-misses" in ds.list_saved_views()
+    finally:
+        svc.delete_operation(op_id)
+
+
 def test_operator_refuses_bad_keys(image_dataset):
     ds = image_dataset
     with pytest.raises(ExecutionError, match="keypoint attribute"):
