@@ -373,6 +373,25 @@ def test_panel_on_load_computes_charts_table_and_summary(image_dataset):
     assert props["eval_key"]["type"]["values"] == ["pg"]
 
 
+def test_worst_misses_put_frames_without_points_last(make_dataset):
+    ds = make_dataset()
+    gt = fo.Detections(detections=[fo.Detection(label="open door", bounding_box=BOX)])
+    ds.add_samples(
+        [
+            fo.Sample(filepath="/tmp/videogem-triage/none.png", gt=gt.copy()),
+            fo.Sample(filepath="/tmp/videogem-triage/near.png", gt=gt.copy(), vgem_point=keypoints(0.2, "open door")),
+            fo.Sample(filepath="/tmp/videogem-triage/far.png", gt=gt.copy(), vgem_point=keypoints(0.9, "open door")),
+            fo.Sample(filepath="/tmp/videogem-triage/hit.png", gt=gt.copy(), vgem_point=keypoints(0.5, "open door")),
+        ]
+    )
+    run_operator(ds)
+    state = loaded_state(ds)
+    rows = state["worst_misses"]
+    assert [r["media"] for r in rows] == ["far.png", "near.png", "none.png"]
+    assert [r["distance"] for r in rows] == ["0.150", "0.050", "no point"]
+    assert "1 evaluated frame(s) had no predicted point" in state["summary"]
+
+
 def test_panel_lists_runs_and_switches(image_dataset):
     ds = image_dataset
     run_operator(ds, eval_key="pg")

@@ -181,7 +181,10 @@ class EvaluatePointingGame(foo.Operator):
         pred_choices = label_fields(target, fol.Keypoints)
         gt_all = label_fields(target, fol.Detections)
         if not pred_choices or not gt_all:
-            missing = "Keypoints (predicted points)" if not pred_choices else "Detections (ground truth)"
+            if not pred_choices:
+                missing = "Keypoints (predicted points)"
+            else:
+                missing = "Detections (ground truth)"
             inputs.view(
                 "missing_fields",
                 types.Error(
@@ -360,7 +363,9 @@ class MissRow:
     frame_id: str
 
 
-def worst_misses(results: PointingGameResults, dataset: fo.Dataset, limit: int = 10) -> list[MissRow]:
+def worst_misses(
+    results: PointingGameResults, dataset: fo.Dataset, limit: int = 10
+) -> list[MissRow]:
     """Returns the ``limit`` misses of a run farthest from their ground truth, frames
     without a predicted point last."""
     misses = [i for i, hit in enumerate(results.hits) if not hit]
@@ -404,7 +409,12 @@ def _is_frame_level(results: PointingGameResults) -> bool:
     return results.config.pred_field.startswith("frames.")
 
 
-def misses_view(dataset: fo.Dataset, eval_key: str, label: Optional[str] = None, component: Optional[str] = None):
+def misses_view(
+    dataset: fo.Dataset,
+    eval_key: str,
+    label: Optional[str] = None,
+    component: Optional[str] = None,
+):
     """Returns the view the panel shows for run ``eval_key``.
 
     Video runs keep the videos with a matching frame and only those frames; image and
@@ -685,7 +695,9 @@ def _summary(eval_key: str, results: PointingGameResults) -> str:
         % (config.pred_field, config.gt_field, config.box_mode, config.protocol),
     ]
     if results.num_without_prediction:
-        lines.append("%d evaluated frame(s) had no predicted point" % results.num_without_prediction)
+        lines.append(
+            "%d evaluated frame(s) had no predicted point" % results.num_without_prediction
+        )
     return "\n\n".join(lines)
 
 
