@@ -2,9 +2,16 @@
 
 import os
 import pathlib
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
 os.environ.setdefault("FIFTYONE_SHOW_PROGRESS_BARS", "false")
-# The repository root is the plugin directory; FiftyOne finds plugins one level below this path.
-os.environ.setdefault("FIFTYONE_PLUGINS_DIR", str(pathlib.Path(__file__).resolve().parents[2]))
+
+# FiftyOne finds plugins below FIFTYONE_PLUGINS_DIR (following links). The repository root is the
+# plugin, so the tests point FiftyOne at a fresh folder holding only a link to it: nothing else
+# next to the checkout is scanned. Subprocesses (the App server, delegated runs) inherit it.
+if "FIFTYONE_PLUGINS_DIR" not in os.environ:
+    _plugins = pathlib.Path(tempfile.mkdtemp(prefix="videogem-plugins-"))
+    (_plugins / "videogem").symlink_to(pathlib.Path(__file__).resolve().parents[1], target_is_directory=True)
+    os.environ["FIFTYONE_PLUGINS_DIR"] = str(_plugins)
