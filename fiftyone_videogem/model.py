@@ -13,9 +13,9 @@ Two ways to ground the actions of a collection, with the same labels and the sam
   (:class:`~fiftyone_videogem.video.FrameDecoder`); video backbones get the union of their
   context windows. Frames go through the engine in batches (:meth:`VideoGEM.ground_batch`);
   :func:`run_videogem` also batches across videos.
-* Labels are written per video (per few images) while the run goes on, so an interrupted run
-  keeps what it wrote, and a rerun skips frames that already have labels unless
-  ``overwrite=True``.
+* Labels are written while the run goes on (every 16 videos or 64 images, and at least every 2
+  seconds), and when a run stops early, so an interrupted run keeps what it grounded and a rerun
+  skips frames that already have labels unless ``overwrite=True``.
 * Problems with one sample (missing or corrupt file, a video without frames, ground-truth frames
   past the end of the video, a missing or empty prompt, no frame with ground truth) are written
   to the sample field ``<label_field>_error``, logged, listed in the run's results, and the run
@@ -586,12 +586,17 @@ def _write_target(collection):
 
 
 class _Writer:
-    """Writes labels with ``set_values``, buffering image samples."""
+    """Writes labels with one ``set_values`` per field for several samples at a time.
 
-    def __init__(self, collection, settings: _Settings, flush_every: int = 64, flush_seconds: float = 5.0):
+    Buffered samples are written once ``flush_every`` samples are waiting or ``flush_seconds``
+    have passed since the last write, and when the run ends (also when it is interrupted).
+    """
+
+    def __init__(self, collection, settings: _Settings, flush_every: int | None = None,
+                 flush_seconds: float = 2.0):
         self.target = _write_target(collection)
         self.settings = settings
-        self.flush_every = flush_every
+        self.flush_every = flush_every or (16 if settings.video else 64)
         self.flush_seconds = flush_seconds
         self._buffer: dict[str, dict[str, Any]] = collections.defaultdict(dict)
         self._buffered = 0
@@ -607,8 +612,7 @@ class _Writer:
             self._buffer[name][sample_id] = value
         self._buffer[error_name][sample_id] = error
         self._buffered += 1
-        if (self.settings.video or self._buffered >= self.flush_every
-                or time.monotonic() - self._last_flush > self.flush_seconds):
+        if self._buffered >= self.flush_every or time.monotonic() - self._last_flush > self.flush_seconds:
             self.flush()
 
     def flush(self) -> None:
@@ -1415,8 +1419,8 @@ def iter_videogem(
     """Ground ``samples`` and yield a :class:`GroundingProgress` after each sample.
 
     The same as :func:`run_videogem`, as a generator (operators yield progress from it). The last
-    event carries the summary. Settings are validated before the first event; labels of each
-    sample are written before its event is yielded, so stopping early keeps them.
+    event carries the summary. Settings are validated before the first event. Labels are written
+    in small groups as the run goes, and the rest when the generator finishes or is closed early.
     """
     model = _as_model(model, options)
     config = dataclasses.replace(model.config, **options) if options else model.config
