@@ -546,3 +546,21 @@ def test_progress_callback_and_summary(dataset, tmp_path):
     assert [(e.samples_done, e.samples_total) for e in events] == [(1, 2), (2, 2), (2, 2)]
     assert events[-1].summary is summary and summary.frames_grounded == 2
     assert "2 frame(s) grounded in 2 of 2 sample(s)" in str(summary)
+
+
+def test_clips_view(dataset, tmp_path):
+    path = make_video(tmp_path / "v.mp4", num_frames=30, size=SIZE)
+    sample = add_video(dataset, path, [3, 4, 5, 20, 21])
+    clips = dataset.to_clips("frames.gt")
+    assert clips.values("support") == [[3, 5], [20, 21]]
+    engine = recording_engine()
+    # clips carry no video-level fields, so the prompt is fixed on the model
+    clips.apply_model(load_model(engine, prompt="cut onion"), label_field=LABEL, gt_field="frames.gt",
+                      skip_failures=False, progress=False)
+    assert sorted(n for c in engine.calls for n in c) == [3, 4, 5, 20, 21]
+    frames = dataset[sample.id].frames
+    assert all(frames[n][LABEL].keypoints[0].label == "cut onion" for n in (3, 4, 5, 20, 21))
+
+    engine.calls.clear()
+    run_videogem(clips.limit(1), load_model(engine, prompt="cut onion"), "in_clip", frames="all", progress=False)
+    assert sorted(n for c in engine.calls for n in c) == [3, 4, 5]  # the clip's support only
