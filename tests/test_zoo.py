@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import threading
 import uuid
 import zipfile
