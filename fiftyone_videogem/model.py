@@ -1375,6 +1375,11 @@ def load_model(
         )
     if device == "auto":
         device = None
+    if isinstance(device, str) and device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was requested but CUDA is not available here; use 'cpu' or 'auto'")
     if isinstance(name_or_engine, VideoGEM):
         if options or checkpoint or random_weights or image_size:
             raise ValueError(

@@ -14,6 +14,7 @@ import uuid
 import cv2
 import numpy as np
 import pytest
+import torch
 
 import fiftyone as fo
 import fiftyone.core.labels as fol
@@ -232,6 +233,9 @@ def test_needs_fields_are_validated_before_any_work(dataset, tmp_path):
         load_model("test-vit-tiny", random_weights=True, colour="red")
     with pytest.raises(ValueError, match="every N-th frame"):
         load_model(engine, frames=0)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            load_model("test-vit-tiny", random_weights=True, device="cuda")
     with pytest.raises(RuntimeError, match="only predicts inside"):
         model.predict(np.zeros((48, 64, 3), np.uint8))
 
