@@ -7,7 +7,9 @@ Two ways to ground the actions of a collection, with the same labels and the sam
     model = fvg.load_model("clip-vit-b-16")
     dataset.apply_model(model, label_field="vgem", prompt_field="frames.action", gt_field="frames.gt")
 
-    summary = fvg.run_videogem(dataset, model, "vgem", prompt_field="frames.action", gt_field="frames.gt")
+    from fiftyone_videogem.model import run_videogem
+
+    summary = run_videogem(dataset, model, "vgem", prompt_field="frames.action", gt_field="frames.gt")
 
 * Only the frames that are needed are decoded, in one sequential pass per video
   (:class:`~fiftyone_videogem.video.FrameDecoder`); video backbones get the union of their
@@ -161,7 +163,9 @@ def normalize_frames(frames: Any) -> str | int | tuple[int, ...]:
         if text.isdigit():
             frames = int(text)
         else:
-            raise ValueError(f"frames must be 'gt', 'all', an int N (every N-th frame) or a list of frame numbers, got {frames!r}")
+            raise ValueError(
+                f"frames must be 'gt', 'all', an int N (every N-th frame) or a list of frame numbers, got {frames!r}"
+            )
     if isinstance(frames, bool):
         raise ValueError("frames must be 'gt', 'all', an int or a list of frame numbers, not a bool")
     if isinstance(frames, (int, np.integer)):
@@ -316,10 +320,13 @@ def _resolve_field(collection, path: str, role: str, allow_prefix_fix: bool) -> 
     return path, schema_field
 
 
+_BUILTIN_FIELDS = ("id", "filepath", "metadata", "created_at", "last_modified_at", "frame_number")
+
+
 def _field_names(collection) -> list[str]:
-    names = [n for n in collection.get_field_schema() if n not in ("id", "filepath", "metadata", "created_at", "last_modified_at")]
+    names = [n for n in collection.get_field_schema() if n not in _BUILTIN_FIELDS]
     if _is_video(collection):
-        names += [_FRAMES + n for n in collection.get_frame_field_schema() if n not in ("id", "frame_number", "created_at", "last_modified_at")]
+        names += [_FRAMES + n for n in collection.get_frame_field_schema() if n not in _BUILTIN_FIELDS]
     return names
 
 
@@ -487,9 +494,12 @@ def _resolve_settings(
         gt = _gt_spec(collection, config.gt_field, allow_prefix_fix)
 
     labelled = _label_spec(collection, label_field)
+    written = fvl.output_fields(label_field, "all") + [fvl.error_field(label_field)]
     for spec in (prompt, gt):
-        if spec is not None and _bare(spec.path) in fvl.output_fields(label_field, "all") + [fvl.error_field(label_field)]:
-            raise ValueError(f"label_field '{label_field}' would overwrite the input field '{spec.path}'; choose another name")
+        if spec is not None and _bare(spec.path) in written:
+            raise ValueError(
+                f"label_field '{label_field}' would overwrite the input field '{spec.path}'; choose another name"
+            )
 
     map_dir = config.map_dir
     if config.heatmap_storage == "files" and not map_dir:
@@ -560,7 +570,9 @@ def _read_plans(collection, settings: _Settings) -> list[_Plan]:
                 else:
                     plan.prompt = _prompt_text(values["prompt"][i], settings.prompt.is_list)
             if settings.gt is not None:
-                plan.gt_frames = {fn for fn, v in zip(numbers, values["gt"][i] or []) if _present(v, settings.gt.is_list)}
+                plan.gt_frames = {
+                    fn for fn, v in zip(numbers, values["gt"][i] or []) if _present(v, settings.gt.is_list)
+                }
             if settings.labelled is not None:
                 plan.labelled_frames = {
                     fn for fn, v in zip(numbers, values["labelled"][i] or []) if _present(v, True)
@@ -1150,7 +1162,7 @@ def _unvisited_reason(settings: _Settings) -> Callable[[_Plan], str]:
                 return str(e)
             return (
                 f"FiftyOne's video reader could not open '{plan.filepath}' (see the warnings of apply_model); "
-                "fvg.run_videogem() decodes with PyAV instead"
+                "fiftyone_videogem.model.run_videogem() decodes with PyAV instead"
             )
         if not os.path.isfile(plan.filepath):
             return f"image '{plan.filepath}' does not exist; check the path or remove the sample"
@@ -1320,8 +1332,8 @@ class VideoGEMModel(fom.SamplesMixin, fom.Model):
         if self._run is None:
             raise RuntimeError(
                 "VideoGEMModel writes its labels itself and only predicts inside dataset.apply_model(model, "
-                "label_field=..., prompt_field=..., gt_field=...) or fvg.run_videogem(...); to ground a frame "
-                "in memory use model.engine.ground(frame, prompt)"
+                "label_field=..., prompt_field=..., gt_field=...) or fiftyone_videogem.model.run_videogem(...); "
+                "to ground a frame in memory use model.engine.ground(frame, prompt)"
             )
         if samples is None or any(s is None for s in samples):
             raise ValueError("VideoGEMModel needs the samples; apply_model passes them")
