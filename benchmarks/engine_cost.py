@@ -95,10 +95,15 @@ def main() -> None:
             sync()
         return run
 
+    fast = fvg.VideoGEM(engine.backbone, device=args.device, batch_size=args.batch, precision=args.precision,
+                        exact=False)
+    fast.ground(frame, prompt)
+
     t_encode, single = interleaved(encode(pixels1), {
         "GEM vision pass only": vision_only(pixels1),
         "ground (pixels -> points)": ground_pixels(pixels1, 1),
         "ground (uint8 frame -> points)": lambda: (engine.ground(frame, prompt), sync()),
+        "ground, exact=False": lambda: (fast.ground(frame, prompt), sync()),
     }, args.repeats)
     t_encode_b, batched = interleaved(encode(pixelsb), {"ground": ground_pixels(pixelsb, args.batch)},
                                       max(2, args.repeats // 2))

@@ -25,6 +25,11 @@ __version__ = "0.1.0"
 _LAZY = {
     "load_model": "fiftyone_videogem.model",
     "VideoGEMModel": "fiftyone_videogem.model",
+    "run_videogem": "fiftyone_videogem.model",
+    "iter_videogem": "fiftyone_videogem.model",
+    "GroundingSummary": "fiftyone_videogem.model",
+    "GroundingError": "fiftyone_videogem.model",
+    "save_triage_views": "fiftyone_videogem.evaluation",
     "evaluate_pointing_game": "fiftyone_videogem.evaluation",
     "compare_pointing_games": "fiftyone_videogem.evaluation",
     "datasets": "fiftyone_videogem.datasets",

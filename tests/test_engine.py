@@ -52,6 +52,18 @@ def test_original_pathway_equals_encode_image_vit_b16_native(vit_b16):
         assert torch.equal(features.embedding, model.encode_image(x))
 
 
+def test_fast_original_pathway_matches_within_rounding(vit_b16):
+    model, tokenizer = vit_b16
+    engine = fvg.VideoGEM.from_open_clip(model, tokenizer, image_size=224)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        exact = gem_forward(engine.backbone, x, GemOptions(exact=True))
+        fast = gem_forward(engine.backbone, x, GemOptions(exact=False))
+        assert torch.allclose(fast.embedding, model.encode_image(x), atol=1e-5)
+        assert torch.allclose(fast.stack, exact.stack, atol=1e-5)
+        assert torch.allclose(fast.residual_cls, exact.residual_cls, atol=1e-5)
+
+
 def test_residuals_sum_to_final_state(tiny):
     with torch.no_grad():
         x = torch.randn(2, 3, 64, 64)
@@ -114,15 +126,17 @@ def test_fixed_temperature_changes_the_result(tiny):
 
 
 # ------------------------------------------------------------------------ against the reference
-@pytest.mark.parametrize("mode", ["none", "static", "dynamic", "static+dynamic"])
-def test_similarity_grids_match_reference_tiny_resampled(mode):
+@pytest.mark.parametrize("mode,exact", [("none", True), ("static", True), ("dynamic", True),
+                                        ("static+dynamic", True), ("static+dynamic", False)])
+def test_similarity_grids_match_reference_tiny_resampled(mode, exact):
     torch.manual_seed(0)
     from open_clip.model import CLIP
 
     spec = fvg.get_backbone_spec("test-vit-tiny")
     model = CLIP(**spec.model_config).eval()
     tokenizer = open_clip.get_tokenizer("ViT-B-16")
-    engine = fvg.VideoGEM.from_open_clip(model, tokenizer, image_size=96, weighting=mode, decomposition=False)
+    engine = fvg.VideoGEM.from_open_clip(model, tokenizer, image_size=96, weighting=mode, decomposition=False,
+                                         exact=exact)
     frame = random_frame(4, 70, 130)
     got = engine.ground(frame, "crack eggs").components["action"].similarity
     ref = reference.similarity_grids(model, tokenizer, frame, ["A photo of a person crack eggs."], 96, mode=mode)[0]

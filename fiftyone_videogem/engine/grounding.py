@@ -57,6 +57,8 @@ class GroundingOptions:
         depth: K, blocks with a self-self pathway (7)
         iterations: J, self-self iterations (1)
         temperature: fixed self-self logit multiplier, or None for the adaptive one (None)
+        exact: original pathway bit-identical to the model's own forward on the CPU (True); False
+            trades that for a few percent of speed (see :class:`~fiftyone_videogem.engine.gem.GemOptions`)
         decomposition: ground verb, object and action prompts and merge them (True)
         single_prompt: the prompt used when ``decomposition`` is False: ``"action"``, ``"verb"`` or
             ``"object"`` ("action")
@@ -76,6 +78,7 @@ class GroundingOptions:
     depth: int = 7
     iterations: int = 1
     temperature: float | None = None
+    exact: bool = True
     decomposition: bool = True
     single_prompt: str = "action"
     merge: str = "point_average"
@@ -108,7 +111,8 @@ class GroundingOptions:
         )
 
     def gem_options(self) -> GemOptions:
-        return GemOptions(depth=self.depth, iterations=self.iterations, temperature=self.temperature)
+        return GemOptions(depth=self.depth, iterations=self.iterations, temperature=self.temperature,
+                          exact=self.exact)
 
     def to_dict(self) -> dict:
         return asdict(self)
