@@ -105,6 +105,8 @@ class VideoGEMModelConfig:
         heatmap_dtype: ``"uint8"`` or ``"uint16"`` PNG files ("uint8")
         context_stride: seconds between the context frames of video backbones (0.25)
         context_stride_frames: the same in frames; overrides ``context_stride`` (None)
+        image_mode: video backbones get the target frame repeated T times instead of its context
+            (the paper's "image" input, Table 5) (False)
         run_key: key of the run record (None: ``"videogem_<label_field>"``)
         record_run: record the run on the dataset (True)
     """
@@ -121,6 +123,7 @@ class VideoGEMModelConfig:
     heatmap_dtype: str = "uint8"
     context_stride: float = 0.25
     context_stride_frames: int | None = None
+    image_mode: bool = False
     run_key: str | None = None
     record_run: bool = True
 
@@ -414,6 +417,7 @@ class _Settings:
     heatmaps: fvl.HeatmapOptions
     stride_seconds: float
     stride_frames: int | None
+    image_mode: bool
     skip_failures: bool
     clips: bool
     run_key: str | None
@@ -516,6 +520,7 @@ def _resolve_settings(
         label_field=label_field, video=video, prompt=prompt, fixed_prompt=config.prompt, gt=gt,
         labelled=labelled, frames=frames, overwrite=bool(config.overwrite), heatmaps=heatmaps,
         stride_seconds=float(config.context_stride), stride_frames=config.context_stride_frames,
+        image_mode=bool(config.image_mode),
         skip_failures=bool(skip_failures), clips=bool(getattr(collection, "_is_clips", False)), run_key=run_key,
     )
 
@@ -876,10 +881,13 @@ class _Runner:
         info = decoder.info
         t_len = self.num_frames
         stride = self._stride(info.frame_rate) if t_len > 1 else 1
-        windows = {
-            t: context_frame_numbers(t, t_len, self.target_index, stride, 1, max(info.num_frames, t))
-            for t in targets
-        }
+        if self.settings.image_mode:
+            windows = {t: [t] * t_len for t in targets}
+        else:
+            windows = {
+                t: context_frame_numbers(t, t_len, self.target_index, stride, 1, max(info.num_frames, t))
+                for t in targets
+            }
         needed = sorted({n for w in windows.values() for n in w})
         pending = collections.deque(targets)
         buffer: dict[int, np.ndarray] = {}

@@ -568,3 +568,42 @@ def test_clips_view(dataset, tmp_path):
     engine.calls.clear()
     run_videogem(clips.limit(1), load_model(engine, prompt="cut onion"), "in_clip", frames="all", progress=False)
     assert sorted(n for c in engine.calls for n in c) == [3, 4, 5]  # the clip's support only
+
+
+def test_image_mode_feeds_the_keyframe_t_times(tmp_path):
+    """Video backbones in image mode see the target frame repeated, not its context."""
+    import fiftyone as fo
+    import numpy as np
+
+    import fiftyone_videogem as fvg
+    from fiftyone_videogem.engine.grounding import VideoGEM
+
+    from .videos import frame_number_of, make_video
+
+    seen = []
+
+    class Recording(VideoGEM):
+        def ground_batch(self, frames, prompts):
+            seen.extend([[frame_number_of(f, "bits") for f in item] for item in frames])
+            return super().ground_batch(frames, prompts)
+
+    base = VideoGEM.from_config("test-viclip-tiny")
+    engine = Recording(base.backbone)
+    path = str(tmp_path / "v.mp4")
+    make_video(path, num_frames=40, size=(64, 48), fps=10)
+    dataset = fo.Dataset()
+    sample = fo.Sample(filepath=path, action="crack eggs")
+    sample.frames[20] = fo.Frame(gt=fo.Detections(detections=[fo.Detection(label="x", bounding_box=[0, 0, 1, 1])]))
+    dataset.add_sample(sample)
+    try:
+        fvg.run_videogem(dataset, fvg.load_model(engine, image_mode=True), "vg", prompt_field="action",
+                         gt_field="frames.gt", skip_failures=False)
+        assert seen == [[20] * 8]
+        seen.clear()
+        fvg.run_videogem(dataset, fvg.load_model(engine, context_stride_frames=2), "vg2", prompt_field="action",
+                         gt_field="frames.gt", skip_failures=False)
+        assert seen == [[12, 14, 16, 18, 20, 22, 24, 26]]
+        assert dataset.count("frames.vg") == 1 and np.isfinite(dataset.values("frames.vg.keypoints.points",
+                                                                              unwind=True)).all()
+    finally:
+        dataset.delete()
