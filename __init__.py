@@ -26,16 +26,11 @@ def _import_package():
 
 
 def register(p):
-    """Register the plugin's operators (called by FiftyOne's plugin loader)."""
+    """Register the plugin's operators and panels (called by FiftyOne's plugin loader)."""
     _import_package()
     from fiftyone_videogem.plugin import register as register_operators
 
     register_operators(p)
-
-    from fiftyone_videogem.plugin.triage import EvaluatePointingGame, TriagePanel
-
-    p.register(EvaluatePointingGame)
-    p.register(TriagePanel)
 
 
 def download_model(model_name, model_path):
