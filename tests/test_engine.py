@@ -396,3 +396,34 @@ def test_known_answer_red_square(weighting):
         assert grid[3, 1] == pytest.approx(1.0, abs=1e-4) and grid[0, 3] < 0
     x, y = r.input_point
     assert 0 <= x < 32 and 32 <= y < 64
+
+
+def test_out_of_memory_retries_with_smaller_batches(tiny, caplog):
+    class Tight(fvg.VideoGEM):
+        """Runs out of memory on batches larger than two, as a full GPU would."""
+
+        calls = []
+
+        def ground_pixels(self, pixels, prompts):
+            self.calls.append(len(pixels))
+            if len(pixels) > 2:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return super().ground_pixels(pixels, prompts)
+
+    engine = Tight(tiny.backbone, batch_size=8)
+    frames = [random_frame(s) for s in range(5)]
+    results = engine.ground_batch(frames, "crack eggs")
+    assert Tight.calls == [5, 4, 2, 2, 1]  # 5 frames fail, 4 fail, then batches of 2
+    assert "retrying with batches of 2" in caplog.text
+    for frame, got in zip(frames, results):
+        np.testing.assert_allclose(got.components["action"].similarity,
+                                   tiny.ground(frame, "crack eggs").components["action"].similarity, atol=1e-5)
+
+
+def test_other_errors_are_not_retried(tiny):
+    class Broken(fvg.VideoGEM):
+        def ground_pixels(self, pixels, prompts):
+            raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        Broken(tiny.backbone, batch_size=4).ground_batch([random_frame(0)] * 3, "crack eggs")

@@ -181,7 +181,8 @@ def _normalized_point(point: tuple[int, int], size: tuple[int, int]) -> tuple[fl
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
-    return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error).lower()
+    text = str(error).lower()
+    return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
 
 
 class VideoGEM:
@@ -325,11 +326,12 @@ class VideoGEM:
                 pixels = self._preprocess_many(frames[chunk])
                 results.extend(self.ground_pixels(pixels, parsed[chunk]))
             except RuntimeError as e:
-                if self.device.type != "cuda" or not _is_out_of_memory(e) or batch == 1:
+                if not _is_out_of_memory(e) or batch == 1:
                     raise
                 batch = max(1, batch // 2)
-                torch.cuda.empty_cache()
-                logger.warning("out of GPU memory; retrying with batches of %d", batch)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                logger.warning("out of memory on %s; retrying with batches of %d", self.device, batch)
                 continue
             start += len(frames[chunk])
         return results
