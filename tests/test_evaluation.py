@@ -1,6 +1,5 @@
 """Tests of the pointing-game evaluation on real FiftyOne datasets built by hand."""
 
-import uuid
 
 import pytest
 
@@ -20,24 +19,6 @@ from fiftyone_videogem.evaluation import (
 SIZE = 448  # model input frame, squashed
 
 
-@pytest.fixture(autouse=True)
-def _quiet(monkeypatch):
-    monkeypatch.setattr(fo.config, "show_progress_bars", False)
-
-
-@pytest.fixture
-def make_dataset():
-    created = []
-
-    def make():
-        ds = fo.Dataset("test-evaluation-%s" % uuid.uuid4().hex)
-        created.append(ds)
-        return ds
-
-    yield make
-    for ds in created:
-        if fo.dataset_exists(ds.name):
-            ds.delete()
 
 
 def point_labels(xi, yi, label="crack eggs", size=SIZE, verb=None, obj=None):

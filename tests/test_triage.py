@@ -1,7 +1,6 @@
 """Tests of the pointing-game operator and the VideoGEM triage panel, executed through
 FiftyOne's operator machinery (the plugin is found through ``FIFTYONE_PLUGINS_DIR``)."""
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -28,24 +27,6 @@ MISSES = {"crack eggs": 1, "pour milk": 3, "cut onion": 2}
 IMAGES_PER_CLASS = 4
 
 
-@pytest.fixture(autouse=True)
-def _quiet(monkeypatch):
-    monkeypatch.setattr(fo.config, "show_progress_bars", False)
-
-
-@pytest.fixture
-def make_dataset():
-    created = []
-
-    def make():
-        ds = fo.Dataset("test-triage-%s" % uuid.uuid4().hex)
-        created.append(ds)
-        return ds
-
-    yield make
-    for ds in created:
-        if fo.dataset_exists(ds.name):
-            ds.delete()
 
 
 def keypoints(x, label, verb_x=None):
