@@ -31,6 +31,8 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
                         choices=["auto", "verb_object", "camel_case", "sentence", "none"])
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "bf16"])
+    parser.add_argument("--fast", action="store_true",
+                        help="fused attention in the original pathway (a few %% faster; not bit-identical)")
 
 
 def build_engine(args: argparse.Namespace):
@@ -38,7 +40,8 @@ def build_engine(args: argparse.Namespace):
     from .engine.grounding import VideoGEM
 
     options = dict(weighting=args.weighting, decomposition=not args.no_decomposition, merge=args.merge,
-                   prompt_parser=args.prompt_parser, batch_size=args.batch_size, precision=args.precision)
+                   prompt_parser=args.prompt_parser, batch_size=args.batch_size, precision=args.precision,
+                   exact=not args.fast)
     if args.random_weights:
         logger.warning("using random weights: the output shows the pipeline works, not where actions are")
         return VideoGEM.from_config(args.backbone, device=args.device, **options)

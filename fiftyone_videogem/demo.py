@@ -141,6 +141,7 @@ def run_demo(args: argparse.Namespace) -> int:
         args.backbone, checkpoint=args.checkpoint, device=args.device, random_weights=args.random_weights,
         weighting=args.weighting, decomposition=not args.no_decomposition, merge=args.merge,
         prompt_parser=args.prompt_parser, batch_size=args.batch_size, precision=args.precision,
+        exact=not args.fast,
     )
     summary = run_videogem(dataset, model, LABEL_FIELD, prompt_field="action", gt_field=gt_field,
                            frames=frames, overwrite=args.overwrite, progress=True)

@@ -17,13 +17,14 @@ def test_backbones_lists_licences(capsys):
     assert "clip-vit-b-16" in out and "viclip-b-16" in out and "CC-BY-NC-SA-4.0" in out
 
 
-@pytest.mark.parametrize("backbone", ["test-vit-tiny", "test-viclip-tiny"])
-def test_ground_writes_a_picture(tmp_path, capsys, backbone):
+@pytest.mark.parametrize("backbone,extra", [("test-vit-tiny", []), ("test-viclip-tiny", []),
+                                            ("test-vit-tiny", ["--fast", "--weighting", "none"])])
+def test_ground_writes_a_picture(tmp_path, capsys, backbone, extra):
     video = tmp_path / "v.mp4"
     make_video(str(video), num_frames=30, size=(96, 64), fps=10)
     out = tmp_path / "result.png"
     assert main(["ground", str(video), "crack eggs", "--time", "1.05", "--backbone", backbone,
-                 "--random-weights", "--output", str(out)]) == 0
+                 "--random-weights", "--output", str(out), *extra]) == 0
     image = cv2.imread(str(out))
     assert image is not None and image.shape == (64, 96, 3)
     text = capsys.readouterr().out
