@@ -381,7 +381,7 @@ class VideoGEM:
         maps = min_max_normalize(upsample(grids, (height, width)))  # [B, P, H, W]
         points = argmax_points(maps).cpu().numpy()  # [B, P, 2]
         grids_np = grids.cpu().numpy()
-        maps_np = maps.cpu().numpy() if (opts.return_heatmaps or opts.merge != "point_average") else None
+        maps_np = maps.cpu().numpy() if opts.return_heatmaps else None  # heatmap merges read `maps`
         size = (width, height)
         results = []
         for i, prompt in enumerate(prompts):
@@ -390,12 +390,12 @@ class VideoGEM:
                 ip = (int(points[i, j, 0]), int(points[i, j, 1]))
                 components[name] = ComponentResult(
                     name=name, prompt=chosen[i][name][0], point=_normalized_point(ip, size), input_point=ip,
-                    heatmap=maps_np[i, j] if opts.return_heatmaps else None,
+                    heatmap=None if maps_np is None else maps_np[i, j],
                     similarity=grids_np[i, j], score=chosen[i][name][1],
                 )
             final, heatmap = self._merge(components, maps[i], names)
-            if heatmap is None and opts.return_heatmaps:
-                heatmap = components[names[-1] if "action" not in components else "action"].heatmap
+            if heatmap is None:  # point merges show the action map (the single prompt's without decomposition)
+                heatmap = components["action" if "action" in components else names[0]].heatmap
             results.append(GroundingResult(
                 action=prompt.action, point=_normalized_point(final, size), input_point=final,
                 input_size=size, components=components, heatmap=heatmap,
