@@ -83,10 +83,11 @@ def build_demo_dataset(name: str, directory: str, overwrite: bool = False):
     """A persistent dataset of the generated scenes, with GT boxes once per second."""
     import fiftyone as fo
 
-    if fo.dataset_exists(name):
-        if not overwrite:
-            return fo.load_dataset(name)
-        fo.delete_dataset(name)
+    from .datasets.common import reuse_or_prepare
+
+    existing = reuse_or_prepare(name, overwrite)
+    if existing is not None:
+        return existing
     os.makedirs(directory, exist_ok=True)
     dataset = fo.Dataset(name, persistent=True)
     fps = 10
@@ -109,10 +110,11 @@ def build_demo_dataset(name: str, directory: str, overwrite: bool = False):
 def build_folder_dataset(name: str, videos: str, prompt: str, overwrite: bool = False):
     import fiftyone as fo
 
-    if fo.dataset_exists(name):
-        if not overwrite:
-            return fo.load_dataset(name)
-        fo.delete_dataset(name)
+    from .datasets.common import reuse_or_prepare
+
+    existing = reuse_or_prepare(name, overwrite)
+    if existing is not None:
+        return existing
     dataset = fo.Dataset.from_dir(videos, dataset_type=fo.types.VideoDirectory, name=name)
     dataset.persistent = True
     dataset.set_values("action", [prompt] * len(dataset))
