@@ -1,0 +1,50 @@
+"""Temporal and spatio-temporal action grounding: *when* an action happens, and *where*.
+
+Engine-level and numpy only (no FiftyOne, no torch at import time): per-frame query scores and their
+normalisations (``scores``), segmentation of score curves into segments (``segmentation``), ZEAL's
+interval proposals (``proposals``) and the GroundingYouTube / ActivityNet metrics (``metrics``). The
+algorithms, their sources and where they depart from them are described in ``docs/temporal.md``.
+
+Every name below is imported on first use, so importing this package costs nothing.
+"""
+
+import importlib
+
+_LAZY = {
+    # scores
+    "frame_query_scores": "fiftyone_videogem.temporal.scores",
+    "minmax_normalize": "fiftyone_videogem.temporal.scores",
+    "bounded_minmax": "fiftyone_videogem.temporal.scores",
+    "l2_normalize": "fiftyone_videogem.temporal.scores",
+    # segmentation
+    "Segment": "fiftyone_videogem.temporal.segmentation",
+    "runs": "fiftyone_videogem.temporal.segmentation",
+    "www_labels": "fiftyone_videogem.temporal.segmentation",
+    "www_segments": "fiftyone_videogem.temporal.segmentation",
+    "contrast_segments": "fiftyone_videogem.temporal.segmentation",
+    "contrast_score": "fiftyone_videogem.temporal.segmentation",
+    "actionness": "fiftyone_videogem.temporal.segmentation",
+    # proposals
+    "propose_intervals": "fiftyone_videogem.temporal.proposals",
+    # metrics
+    "PredSegment": "fiftyone_videogem.temporal.metrics",
+    "GTSegment": "fiftyone_videogem.temporal.metrics",
+    "VideoRecord": "fiftyone_videogem.temporal.metrics",
+    "iou_pointing": "fiftyone_videogem.temporal.metrics",
+    "tube_iou": "fiftyone_videogem.temporal.metrics",
+    "video_map": "fiftyone_videogem.temporal.metrics",
+    "voc_ap": "fiftyone_videogem.temporal.metrics",
+    "temporal_ap": "fiftyone_videogem.temporal.metrics",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'fiftyone_videogem.temporal' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
