@@ -3,7 +3,9 @@
 GroundingYouTube and YouCook2-Interactions are imported from their real
 annotation files (restricted to a few videos) with generated stand-in videos
 of the right length and aspect ratio; DALY and V-HICO from small files written
-here in their formats.
+here in their formats. The GroundingYouTube files are the complete published
+ones; the YouCook2-Interactions files are the excerpt in ``tests/data`` unless
+``$VIDEOGEM_SHARED_DATASETS`` points at the complete ones (tests/shared_data.py).
 """
 
 from __future__ import annotations
@@ -25,12 +27,8 @@ from fiftyone_videogem.datasets.groundingyoutube import read_boxes as read_gyt_b
 from fiftyone_videogem.datasets.groundingyoutube import read_sizes as read_gyt_sizes
 from fiftyone_videogem.datasets.vhico import read_annotations
 from fiftyone_videogem.datasets.youcook2 import Segment, choose_segment
-from tests.shared_data import SHARED_DATASETS
+from tests.shared_data import GYT_DIR, YOUCOOK_DIR, YOUCOOK_EXCERPT_DIR, YOUCOOK_FACTS, YOUCOOK_FILES
 from tests.videos import make_corrupt_video, make_video
-
-SHARED = SHARED_DATASETS
-GYT_DIR = SHARED / "groundingyoutube"
-YOUCOOK_DIR = SHARED / "youcook2_interactions"
 
 
 def _name(prefix: str) -> str:
@@ -390,7 +388,8 @@ def test_youcook2_interactions_real_annotations(youcook_videos, youcook_annotati
     assert set(sample.actions) <= sentences
 
 
-def test_youcook2_whole_file_reading():
+@pytest.mark.parametrize("file_set", [YOUCOOK_FILES])
+def test_youcook2_whole_file_reading(file_set):
     from fiftyone_videogem.datasets.youcook2 import (
         boxes_exceed,
         read_box_segments,
@@ -399,14 +398,16 @@ def test_youcook2_whole_file_reading():
         read_youcook2_json,
     )
 
+    # the test id names the file set: the published files or the excerpt shipped in tests/data
+    facts = YOUCOOK_FACTS
     boxes = read_boxes(YOUCOOK_DIR / "final_dataset_annotations.pkl")
-    assert len(boxes) == 92
-    assert sum(len(v) for v in boxes.values()) == 2570
+    assert len(boxes) == facts["videos"]
+    assert sum(len(v) for v in boxes.values()) == facts["boxes"]
     segments = read_box_segments(YOUCOOK_DIR / "final_dataset_segments.pkl")
-    assert sum(len(v) for v in segments.values()) == 254
+    assert sum(len(v) for v in segments.values()) == facts["box_segments"]
     sentences = read_sentences_csv(YOUCOOK_DIR / "validation_youcook.csv")
     assert ("xHr8X2Wpmno" in sentences) and sentences["xHr8X2Wpmno"][0].sentence == "pick the ends off the verdalago"
-    # with the CSV sentences (the official JSON for the videos the CSV lacks), 116 boxes lie 1-7 s outside
+    # with the CSV sentences (the official JSON for the videos the CSV lacks), some boxes lie 1-7 s outside
     # every segment and take the nearest one
     official = read_youcook2_json(YOUCOOK_DIR / "youcookii_annotations_trainval.json")
     outside = []
@@ -416,13 +417,22 @@ def test_youcook2_whole_file_reading():
             assert segment is not None
             if out:
                 outside.append(min(abs(index - 1 - segment.start), abs(index - 1 - segment.end)))
-    assert len(outside) == 116 and max(outside) == 7
+    assert len(outside) == facts["outside"] and max(outside) == facts["max_outside_distance"]
     # the videos whose boxes were drawn at their own resolution, not at 640x360
     native = sorted(v for v, b in boxes.items() if b and boxes_exceed(list(b.values()), (640, 360)))
-    assert native == sorted(
-        ["30Q8k57Kbz4", "FzhJGCaaYVs", "oJZUxU9szWA", "4Y8vVGsv4JE", "vU2lND4YQjM", "WYAFPvlDB_A", "1vJp-jaIaeE",
-         "9Y9_OBnJub0"]
-    )
+    assert native == sorted(facts["native"])
+
+    if file_set == "published":
+        # the shipped excerpt is the published files restricted to its videos, in the same formats
+        excerpt = read_boxes(YOUCOOK_EXCERPT_DIR / "final_dataset_annotations.pkl")
+        assert excerpt == {v: boxes[v] for v in excerpt}
+        assert read_box_segments(YOUCOOK_EXCERPT_DIR / "final_dataset_segments.pkl") == {
+            v: segments[v] for v in excerpt if v in segments
+        }
+        excerpt_sentences = read_sentences_csv(YOUCOOK_EXCERPT_DIR / "validation_youcook.csv")
+        assert excerpt_sentences == {v: sentences[v] for v in excerpt_sentences}
+        excerpt_official = read_youcook2_json(YOUCOOK_EXCERPT_DIR / "youcookii_annotations_trainval.json")
+        assert excerpt_official == {v: official[v] for v in excerpt_official}
 
 
 def test_youcook2_box_size_override(youcook_videos, cleanup):
