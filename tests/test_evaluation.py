@@ -1,5 +1,7 @@
 """Tests of the pointing-game evaluation on real FiftyOne datasets built by hand."""
 
+import subprocess
+import sys
 
 import pytest
 
@@ -8,6 +10,8 @@ from fiftyone import ViewField as F
 
 from fiftyone_videogem.evaluation import (
     ComparisonResults,
+    PointingGameEvaluation,
+    PointingGameEvaluationConfig,
     PointingGameResults,
     compare_pointing_games,
     evaluate_pointing_game,
@@ -385,8 +389,7 @@ def test_list_load_rename_delete(make_dataset):
     assert info.config.type == "detection" and info.config.method == "pointing-game"
     assert info.config.component_names == ["action", "object", "verb"]
 
-    ds._evaluation_cache.clear()  # force a load from the database
-    loaded = ds.load_evaluation_results("pg")
+    loaded = ds.load_evaluation_results("pg", cache=False)  # a load from the database
     assert isinstance(loaded, PointingGameResults)
     assert loaded.accuracy == pytest.approx(0.5)
     assert loaded.per_class["open door"].count == 2
@@ -413,6 +416,35 @@ def test_list_load_rename_delete(make_dataset):
     assert ds.count("frames.pred.keypoints") == 16  # the labels themselves stay
 
 
+def test_stored_class_paths_are_the_public_package_paths(make_dataset):
+    # FiftyOne stores these paths with the run and imports them on load; runs saved by earlier
+    # versions (one module, fiftyone_videogem/evaluation.py) stored the same strings
+    ds = build_video_dataset(make_dataset)
+    results = evaluate_pointing_game(ds, "pred", "gt", eval_key="pg")
+    info = ds.get_evaluation_info("pg")
+    assert info.config.serialize()["cls"] == "fiftyone_videogem.evaluation.PointingGameEvaluationConfig"
+    assert results.serialize()["cls"] == "fiftyone_videogem.evaluation.PointingGameResults"
+    assert info.config.run_cls is PointingGameEvaluation
+
+    # a load from the database imports those paths (an unresolved path would fall back to
+    # FiftyOne's base classes without an error)
+    assert type(info.config) is PointingGameEvaluationConfig
+    loaded = ds.load_evaluation_results("pg", cache=False)
+    assert type(loaded) is PointingGameResults
+    assert loaded is not results
+    assert loaded.accuracy == pytest.approx(0.5)
+    assert loaded.misses_view().values("frames.frame_number") == [[5], [4]]
+
+
+def test_scoring_rule_imports_without_fiftyone():
+    code = (
+        "import sys; from fiftyone_videogem.evaluation.pointing import score_point; "
+        "assert score_point((0.5, 0.5), [(0.25, 0.25, 0.5, 0.5)]).hit; "
+        "assert 'fiftyone' not in sys.modules, 'fiftyone was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_rerun_with_same_key_replaces_previous_fields(make_dataset):
     ds = build_image_dataset(make_dataset)
     evaluate_pointing_game(ds, "pred", "gt", eval_key="pg")
@@ -427,9 +459,8 @@ def test_model_evaluation_panel_can_read_the_run(make_dataset):
     import plugins.panels.model_evaluation as panel_module
     ds = build_image_dataset(make_dataset)
     evaluate_pointing_game(ds, "pred", "gt", eval_key="pg")
-    ds._evaluation_cache.clear()
     info = ds.get_evaluation_info("pg")
-    results = ds.load_evaluation_results("pg")
+    results = ds.load_evaluation_results("pg", cache=False)
     panel = panel_module.EvaluationPanel()
 
     assert info.config.type in panel_module.SUPPORTED_EVALUATION_TYPES

@@ -46,10 +46,8 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import math
-import re
 from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
@@ -62,13 +60,25 @@ import fiftyone.core.validation as fov
 import fiftyone.utils.eval.detection as foud
 from fiftyone import ViewField as F
 
+from .pointing import (
+    BOX_MODES,
+    PROTOCOLS,
+    UNLABELED_CLASS,
+    FrameOutcome,
+    GroundTruthBox,
+    GroupAccuracy,
+    PredictedPoint,
+    check_choice,
+    score_frame,
+)
+
 logger = logging.getLogger(__name__)
 
+# FiftyOne stores the class paths of a run's config and results in the database and imports
+# them when the run is loaded; they are pinned to the public package path, which does not
+# change when the modules inside the package move
+PUBLIC_MODULE = "fiftyone_videogem.evaluation"
 METHOD_NAME = "pointing-game"
-BOX_MODES = ("any", "union")
-PROTOCOLS = ("paper", "normalized")
-FINAL_COMPONENT = "final"
-UNLABELED_CLASS = "(unlabeled)"
 # keypoint attributes the run must not overwrite with its "hit"/"miss" attribute
 RESERVED_EVAL_KEYS = frozenset(
     ["id", "tags", "label", "points", "confidence", "index", "attributes"]
@@ -79,133 +89,8 @@ MISS = "miss"
 
 
 # --------------------------------------------------------------------------------------
-# Pure scoring
-# --------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class PointScore:
-    """The outcome of scoring one point against the boxes of its frame.
-
-    Args:
-        hit: whether the point lies inside (or on the border of) a box
-        distance: normalised distance to the nearest box edge (0 for hits)
-        box_index: index of the box that was hit, or of the nearest box on a miss
-            (always 0 in union mode)
-        used_pixels: whether the integer input-frame protocol was applied
-    """
-
-    hit: bool
-    distance: float
-    box_index: int
-    used_pixels: bool
-
-
-def score_point(
-    point: Sequence[float],
-    boxes: Sequence[Sequence[float]],
-    box_mode: str = "any",
-    protocol: str = "paper",
-    input_point: Optional[Sequence[int]] = None,
-    input_size: Optional[Sequence[int]] = None,
-) -> PointScore:
-    """Scores one point against ground-truth boxes with the pointing-game rule.
-
-    Args:
-        point: the normalised ``(x, y)`` point in ``[0, 1]`` of the original frame
-        boxes: one or more normalised ``[x, y, w, h]`` boxes (FiftyOne format)
-        box_mode ("any"): ``"any"`` or ``"union"`` (smallest box enclosing all boxes)
-        protocol ("paper"): ``"paper"`` compares ``input_point`` with boxes rescaled into
-            the input frame with Python ``round``; ``"normalized"`` compares ``point`` with
-            the normalised boxes. ``"paper"`` without ``input_point``/``input_size`` falls
-            back to ``"normalized"``
-        input_point (None): the integer ``(x, y)`` pixel in the model input frame
-        input_size (None): the ``(width, height)`` of the model input frame
-
-    Returns:
-        a :class:`PointScore`
-    """
-    _check_choice("box_mode", box_mode, BOX_MODES)
-    _check_choice("protocol", protocol, PROTOCOLS)
-    if not boxes:
-        raise ValueError("score_point() needs at least one ground-truth box")
-
-    corners = [_corners(b) for b in boxes]
-    if box_mode == "union":
-        corners = [_enclosing(corners)]
-
-    use_pixels = protocol == "paper" and _valid_input_point(input_point, input_size)
-    best_distance, best_index = math.inf, 0
-    for index, (x1, y1, x2, y2) in enumerate(corners):
-        if use_pixels:
-            width, height = int(input_size[0]), int(input_size[1])
-            px, py = int(input_point[0]), int(input_point[1])
-            bx1, bx2 = round(x1 * width), round(x2 * width)
-            by1, by2 = round(y1 * height), round(y2 * height)
-            dx = max(bx1 - px, 0, px - bx2) / width
-            dy = max(by1 - py, 0, py - by2) / height
-        else:
-            px, py = float(point[0]), float(point[1])
-            dx = max(x1 - px, 0.0, px - x2)
-            dy = max(y1 - py, 0.0, py - y2)
-
-        distance = math.hypot(dx, dy)
-        if distance < best_distance:
-            best_distance, best_index = distance, index
-            if distance == 0:
-                break
-
-    return PointScore(
-        hit=best_distance == 0,
-        distance=float(best_distance),
-        box_index=best_index,
-        used_pixels=use_pixels,
-    )
-
-
-def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise ValueError(
-            "%s must be one of %s, got %r" % (name, ", ".join(map(repr, choices)), value)
-        )
-
-
-def _corners(box: Sequence[float]) -> tuple[float, float, float, float]:
-    x, y, w, h = (float(v) for v in box)
-    return x, y, x + w, y + h
-
-
-def _enclosing(corners: Sequence[tuple[float, float, float, float]]):
-    return (
-        min(c[0] for c in corners),
-        min(c[1] for c in corners),
-        max(c[2] for c in corners),
-        max(c[3] for c in corners),
-    )
-
-
-def _valid_input_point(input_point, input_size) -> bool:
-    if input_point is None or input_size is None:
-        return False
-    try:
-        return len(input_point) >= 2 and len(input_size) >= 2 and min(input_size[:2]) > 0
-    except TypeError:
-        return False
-
-
-# --------------------------------------------------------------------------------------
 # Reading predicted points
 # --------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class _PredictedPoint:
-    keypoint_id: str
-    label: Optional[str]
-    xy: tuple[float, float]
-    input_point: Optional[list]
-    input_size: Optional[list]
-    confidence: Optional[float]
 
 
 def _attribute(label: fol.Label, name: str, default=None):
@@ -216,7 +101,7 @@ def _attribute(label: fol.Label, name: str, default=None):
     return default if value is None else value
 
 
-def _parse_keypoint(keypoint: fol.Keypoint) -> Optional[_PredictedPoint]:
+def _parse_keypoint(keypoint: fol.Keypoint) -> Optional[PredictedPoint]:
     points = keypoint.points or []
     if not points or points[0] is None or len(points[0]) < 2:
         return None
@@ -230,56 +115,29 @@ def _parse_keypoint(keypoint: fol.Keypoint) -> Optional[_PredictedPoint]:
     if confidence is not None and not math.isfinite(float(confidence)):
         confidence = None
 
-    return _PredictedPoint(
-        keypoint_id=keypoint.id,
-        label=keypoint.label,
+    return PredictedPoint(
         xy=(float(x), float(y)),
+        label=keypoint.label,
+        component=_attribute(keypoint, "component"),
         input_point=_attribute(keypoint, "input_point"),
         input_size=_attribute(keypoint, "input_size"),
         confidence=None if confidence is None else float(confidence),
+        id=keypoint.id,
     )
 
 
-def _component_key(component: str) -> str:
-    return re.sub(r"\W+", "_", str(component)).strip("_") or "component"
+def _predicted_points(prediction: Optional[fol.Keypoints]) -> list[PredictedPoint]:
+    keypoints = getattr(prediction, "keypoints", None) or []
+    return [p for p in map(_parse_keypoint, keypoints) if p is not None]
 
 
-def _select_points(
-    prediction: Optional[fol.Keypoints], frame_class: str, use_components: bool
-) -> tuple[Optional[_PredictedPoint], dict[str, _PredictedPoint]]:
-    """Returns the final point and the first point of each decomposition component.
-
-    With ``component`` attributes, the final point is the ``"final"`` keypoint whose label
-    equals the frame's class (else the first ``"final"`` keypoint). Keypoints without
-    ``component`` attributes (other models) use the first point of the first keypoint.
-    """
-    if prediction is None or not getattr(prediction, "keypoints", None):
-        return None, {}
-
-    finals: list[_PredictedPoint] = []
-    components: dict[str, _PredictedPoint] = {}
-    plain: list[_PredictedPoint] = []
-    for keypoint in prediction.keypoints:
-        point = _parse_keypoint(keypoint)
-        if point is None:
-            continue
-        component = _attribute(keypoint, "component")
-        if component is None:
-            plain.append(point)
-        elif component == FINAL_COMPONENT:
-            finals.append(point)
-        elif use_components:
-            components.setdefault(_component_key(component), point)
-
-    final = None
-    if finals:
-        final = next((p for p in finals if p.label == frame_class), finals[0])
-    elif plain:
-        final = plain[0]
-    elif components:
-        final = components.get("action") or next(iter(components.values()))
-
-    return final, components
+def _ground_truth_boxes(ground_truth: Optional[fol.Detections]) -> list[GroundTruthBox]:
+    detections = getattr(ground_truth, "detections", None) or []
+    return [
+        GroundTruthBox(box=d.bounding_box, label=d.label, id=d.id)
+        for d in detections
+        if d.bounding_box is not None and len(d.bounding_box) == 4
+    ]
 
 
 # --------------------------------------------------------------------------------------
@@ -305,6 +163,8 @@ class PointingGameEvaluationConfig(foud.DetectionEvaluationConfig):
         custom_metrics (None): optional custom metrics (see FiftyOne's evaluation docs)
     """
 
+    __module__ = PUBLIC_MODULE
+
     def __init__(
         self,
         pred_field,
@@ -327,8 +187,8 @@ class PointingGameEvaluationConfig(foud.DetectionEvaluationConfig):
             custom_metrics=custom_metrics,
             **kwargs,
         )
-        _check_choice("box_mode", box_mode, BOX_MODES)
-        _check_choice("protocol", protocol, PROTOCOLS)
+        check_choice("box_mode", box_mode, BOX_MODES)
+        check_choice("protocol", protocol, PROTOCOLS)
         self.box_mode = box_mode
         self.protocol = protocol
         self.components = bool(components)
@@ -347,6 +207,8 @@ class PointingGameEvaluation(foud.DetectionEvaluation):
         config: a :class:`PointingGameEvaluationConfig`
     """
 
+    __module__ = PUBLIC_MODULE
+
     def evaluate(self, doc, eval_key=None):
         """Scores one frame or sample document.
 
@@ -357,7 +219,7 @@ class PointingGameEvaluation(foud.DetectionEvaluation):
         pred_name = _leaf(self.config.pred_field)
         gt_name = _leaf(self.config.gt_field)
         outcome = _score_frame(doc[pred_name], doc[gt_name], self.config)
-        return [] if outcome is None else outcome.matches()
+        return [] if outcome is None else _matches(outcome)
 
     def generate_results(
         self, samples, matches, eval_key=None, classes=None, missing=None, progress=None
@@ -446,71 +308,33 @@ def _per_dataset(samples, mapping: dict[str, str]):
 # --------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class _FrameOutcome:
-    frame_class: str
-    hit: bool
-    distance: Optional[float]
-    gt_id: str
-    final: Optional[_PredictedPoint]
-    component_hits: dict[str, bool]
-    used_fallback: bool
-
-    def matches(self) -> list[tuple]:
-        confidence = self.final.confidence if self.final is not None else None
-        pred_id = self.final.keypoint_id if self.final is not None else None
-        if self.hit:
-            return [(self.frame_class, self.frame_class, None, confidence, self.gt_id, pred_id)]
-        out = [(self.frame_class, None, None, None, self.gt_id, None)]
-        if self.final is not None:
-            out.append((None, self.frame_class, None, confidence, None, pred_id))
-        return out
+def _matches(outcome: FrameOutcome) -> list[tuple]:
+    """Detection-style matches of one frame: a hit is a true positive; a miss is a false
+    negative, plus a false positive when a point was predicted."""
+    final = outcome.final
+    confidence = final.confidence if final is not None else None
+    pred_id = final.id if final is not None else None
+    if outcome.hit:
+        return [(outcome.frame_class, outcome.frame_class, None, confidence, outcome.gt_id, pred_id)]
+    out = [(outcome.frame_class, None, None, None, outcome.gt_id, None)]
+    if final is not None:
+        out.append((None, outcome.frame_class, None, confidence, None, pred_id))
+    return out
 
 
-def _score_frame(prediction, ground_truth, config: PointingGameEvaluationConfig):
-    detections = getattr(ground_truth, "detections", None) or []
-    boxes = [d for d in detections if d.bounding_box is not None and len(d.bounding_box) == 4]
-    if not boxes:
-        return None
-
-    frame_class = boxes[0].label if boxes[0].label is not None else UNLABELED_CLASS
-    final, components = _select_points(prediction, frame_class, config.components)
-    rects = [d.bounding_box for d in boxes]
-
-    def score(point: _PredictedPoint) -> PointScore:
-        return score_point(
-            point.xy,
-            rects,
-            box_mode=config.box_mode,
-            protocol=config.protocol,
-            input_point=point.input_point,
-            input_size=point.input_size,
-        )
-
-    component_hits = {name: score(point).hit for name, point in components.items()}
-    if final is None:
-        return _FrameOutcome(frame_class, False, None, boxes[0].id, None, component_hits, False)
-
-    result = score(final)
-    gt_id = boxes[0].id if config.box_mode == "union" else boxes[result.box_index].id
-    fallback = config.protocol == "paper" and not result.used_pixels
-    return _FrameOutcome(
-        frame_class, result.hit, result.distance, gt_id, final, component_hits, fallback
+def _score_frame(prediction, ground_truth, config: PointingGameEvaluationConfig) -> Optional[FrameOutcome]:
+    return score_frame(
+        _ground_truth_boxes(ground_truth),
+        _predicted_points(prediction),
+        box_mode=config.box_mode,
+        protocol=config.protocol,
+        use_components=config.components,
     )
 
 
 # --------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class GroupAccuracy:
-    """Pointing accuracy of a group of frames (one class, one component, ...)."""
-
-    accuracy: float
-    num_hits: int
-    count: int
 
 
 class PointingGameResults(foud.DetectionResults):
@@ -541,6 +365,8 @@ class PointingGameResults(foud.DetectionResults):
         custom_metrics (None): custom metrics
         backend (None): a :class:`PointingGameEvaluation`
     """
+
+    __module__ = PUBLIC_MODULE
 
     def __init__(
         self,
@@ -824,7 +650,7 @@ class _Record:
     frame_id: str
     sample_id: str
     frame_number: Optional[int]
-    outcome: _FrameOutcome
+    outcome: FrameOutcome
 
 
 def _collect(samples, pred_field: str, gt_field: str, config, progress=None) -> list[_Record]:
@@ -909,7 +735,7 @@ def _write_fields(samples, config, eval_key: str, records: list[_Record]) -> Non
         {
             "sample_id": r.frame_id if not frame_level else r.sample_id,
             "frame_id": r.frame_id,
-            "label_id": r.outcome.final.keypoint_id,
+            "label_id": r.outcome.final.id,
             "value": HIT if r.outcome.hit else MISS,
         }
         for r in records
@@ -961,8 +787,8 @@ def evaluate_pointing_game(
     Returns:
         a :class:`PointingGameResults`
     """
-    _check_choice("box_mode", box_mode, BOX_MODES)
-    _check_choice("protocol", protocol, PROTOCOLS)
+    check_choice("box_mode", box_mode, BOX_MODES)
+    check_choice("protocol", protocol, PROTOCOLS)
     if eval_key in RESERVED_EVAL_KEYS:
         raise ValueError(
             "eval_key %r would overwrite the keypoint attribute of the same name; choose "
@@ -1013,7 +839,7 @@ def evaluate_pointing_game(
         _declare_fields(samples, config, eval_key)
         _write_fields(samples, config, eval_key, records)
 
-    matches = [m for r in records for m in r.outcome.matches()]
+    matches = [m for r in records for m in _matches(r.outcome)]
     results = PointingGameResults(
         samples,
         config,
@@ -1046,164 +872,6 @@ def evaluate_pointing_game(
         results.accuracy,
     )
     return results
-
-
-# --------------------------------------------------------------------------------------
-# Comparing runs
-# --------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class ComparisonResults:
-    """Side-by-side numbers of several pointing-game runs on the same collection.
-
-    Args:
-        eval_keys: the compared evaluation keys, in order
-        accuracy: eval key -> overall accuracy
-        num_evaluated: eval key -> number of evaluated frames
-        per_class: class -> eval key -> :class:`GroupAccuracy` (None where the run did not
-            evaluate that class)
-        per_component: component -> eval key -> accuracy (None where absent)
-        num_common: frames evaluated by every run
-        num_disagreements: common frames on which the runs do not all agree
-        exclusive_hits: eval key -> common frames that this run hit and another run missed
-        samples: the collection the comparison was made on
-    """
-
-    eval_keys: list[str]
-    accuracy: dict[str, float]
-    num_evaluated: dict[str, int]
-    per_class: dict[str, dict[str, Optional[GroupAccuracy]]]
-    per_component: dict[str, dict[str, Optional[float]]]
-    num_common: int
-    num_disagreements: int
-    exclusive_hits: dict[str, int]
-    samples: Any = dataclasses.field(repr=False, default=None)
-
-    def report_str(self, digits: int = 3) -> str:
-        """Returns the side-by-side table (overall, per class, per component) as text."""
-
-        def fmt(group: Optional[GroupAccuracy]):
-            return "-" if group is None else "%.*f (%d)" % (digits, group.accuracy, group.count)
-
-        header = ["class"] + list(self.eval_keys)
-        rows = [
-            [c] + [fmt(by_key.get(k)) for k in self.eval_keys]
-            for c, by_key in self.per_class.items()
-        ]
-        rows.append(
-            ["overall"]
-            + [
-                "%.*f (%d)" % (digits, self.accuracy[k], self.num_evaluated[k])
-                for k in self.eval_keys
-            ]
-        )
-        lines = _table(header, rows, digits)
-        if self.per_component:
-            lines.append("")
-            comp_rows = [
-                [c] + [by_key.get(k) for k in self.eval_keys]
-                for c, by_key in self.per_component.items()
-            ]
-            lines += _table(["component"] + list(self.eval_keys), comp_rows, digits)
-        lines.append("")
-        lines.append(
-            "%d frame(s) evaluated by every run, %d with disagreeing outcomes"
-            % (self.num_common, self.num_disagreements)
-        )
-        for k in self.eval_keys:
-            lines.append("  hit only by '%s' (missed by another run): %d" % (k, self.exclusive_hits[k]))
-        return "\n".join(lines)
-
-    def print_report(self, digits: int = 3) -> None:
-        """Prints :meth:`report_str`."""
-        print(self.report_str(digits=digits))
-
-    def disagreements_view(self, samples=None):
-        """Returns the frames evaluated by every run on which the runs disagree (videos keep
-        only those frames)."""
-        samples = self.samples if samples is None else samples
-        names = []
-        is_frames = None
-        for key in self.eval_keys:
-            name, frames = _hit_field_path(samples, key)
-            if is_frames is not None and frames != is_frames:
-                raise ValueError(
-                    "The runs %s store their fields at different levels (frame vs sample); "
-                    "compare runs made on the same kind of collection" % self.eval_keys
-                )
-            names.append(name)
-            is_frames = frames
-        evaluated = functools.reduce(lambda a, b: a & b, [F(n) != None for n in names])
-        differ = functools.reduce(
-            lambda a, b: a | b, [F(names[0]) != F(n) for n in names[1:]]
-        )
-        expr = evaluated & differ
-        return samples.match_frames(expr) if is_frames else samples.match(expr)
-
-
-def compare_pointing_games(samples, eval_keys: Sequence[str]) -> ComparisonResults:
-    """Compares pointing-game runs stored on the same collection.
-
-    Args:
-        samples: the collection holding the runs (a dataset or a view of it)
-        eval_keys: two or more evaluation keys
-
-    Returns:
-        a :class:`ComparisonResults`
-    """
-    eval_keys = list(eval_keys)
-    if len(eval_keys) < 2:
-        raise ValueError("compare_pointing_games() needs at least two eval keys, got %s" % eval_keys)
-    if len(set(eval_keys)) != len(eval_keys):
-        raise ValueError("compare_pointing_games() got duplicate eval keys: %s" % eval_keys)
-
-    results: dict[str, PointingGameResults] = {}
-    for key in eval_keys:
-        if key not in samples.list_evaluations():
-            raise ValueError(
-                "No evaluation '%s' on this collection; available: %s"
-                % (key, samples.list_evaluations())
-            )
-        res = samples.load_evaluation_results(key)
-        if not isinstance(res, PointingGameResults):
-            raise ValueError(
-                "Evaluation '%s' is not a pointing-game run (method %r)"
-                % (key, samples.get_evaluation_info(key).config.method)
-            )
-        results[key] = res
-
-    classes = sorted({c for res in results.values() for c in res.per_class})
-    per_class = {c: {k: results[k].per_class.get(c) for k in eval_keys} for c in classes}
-    components = sorted({c for res in results.values() for c in res.component_hits})
-    per_component = {
-        c: {k: results[k].per_component.get(c) for k in eval_keys} for c in components
-    }
-
-    outcomes = [dict(zip(results[k].frame_ids, results[k].hits)) for k in eval_keys]
-    common = set(outcomes[0])
-    for o in outcomes[1:]:
-        common &= set(o)
-    num_disagreements = 0
-    exclusive_hits = {k: 0 for k in eval_keys}
-    for frame_id in common:
-        row = [o[frame_id] for o in outcomes]
-        if any(row) and not all(row):
-            num_disagreements += 1
-            for k, hit in zip(eval_keys, row):
-                exclusive_hits[k] += int(hit)
-
-    return ComparisonResults(
-        eval_keys=eval_keys,
-        accuracy={k: results[k].accuracy for k in eval_keys},
-        num_evaluated={k: results[k].num_evaluated for k in eval_keys},
-        per_class=per_class,
-        per_component=per_component,
-        num_common=len(common),
-        num_disagreements=num_disagreements,
-        exclusive_hits=exclusive_hits,
-        samples=samples,
-    )
 
 
 # --------------------------------------------------------------------------------------
