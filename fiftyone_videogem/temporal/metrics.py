@@ -312,7 +312,8 @@ def region_areas(
     ys = np.unique([0, height, *[v for (_, y) in spans for v in y]])
     inside = np.zeros((len(ys) - 1, len(xs) - 1), dtype=bool)
     for (x0, x1), (y0, y1) in spans:
-        inside[np.searchsorted(ys, y0) : np.searchsorted(ys, y1), np.searchsorted(xs, x0) : np.searchsorted(xs, x1)] = True
+        rows = slice(np.searchsorted(ys, y0), np.searchsorted(ys, y1))
+        inside[rows, np.searchsorted(xs, x0) : np.searchsorted(xs, x1)] = True
     cell_areas = np.outer(np.diff(ys), np.diff(xs))
     boxes_area = int(cell_areas[inside].sum())
     if mask is None:

@@ -148,7 +148,9 @@ def _as_curve(name: str, values, length: int | None = None) -> np.ndarray:
     if curve.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array of per-frame values; got shape {curve.shape}")
     if length is not None and len(curve) != length:
-        raise ValueError(f"{name} has {len(curve)} frames but start_scores has {length}: pass one value per sampled frame")
+        raise ValueError(
+            f"{name} has {len(curve)} frames but start_scores has {length}: pass one value per sampled frame"
+        )
     return curve
 
 
