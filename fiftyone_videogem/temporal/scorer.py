@@ -38,7 +38,7 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -312,7 +312,14 @@ class YesNoScorer:
         source = spec.repo_id if spec is not None else os.fspath(name_or_path)
         device = resolve_device(device)
         dtype = resolve_dtype(dtype, device)
-        processor, model = _load_pretrained(transformers, source, dtype, spec)
+        processor, model = load_local_or_hub(
+            source,
+            lambda extra: (
+                transformers.AutoProcessor.from_pretrained(source, **extra),
+                transformers.AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, **extra),
+            ),
+            "vision-language model",
+        )
         model = model.to(device).eval()
         options.setdefault("name", spec.name if spec is not None else source)
         options.setdefault("license", spec.license if spec is not None else None)
@@ -569,14 +576,28 @@ def _hub_offline() -> bool:
         return False
 
 
-def _load_pretrained(transformers: Any, source: str, dtype: torch.dtype, spec: ScorerSpec | None) -> tuple[Any, Any]:
-    """``(processor, model)`` from a local folder, the local cache or the hub."""
+def load_local_or_hub(source: str, load: Callable[[dict[str, Any]], Any], what: str) -> Any:
+    """Runs ``load(extra)`` on a local folder, else on the local cache and then the hub.
+
+    ``load`` gets the extra keyword arguments of the transformers ``from_pretrained`` calls
+    (``{"local_files_only": True}`` for the cache). Offline (``HF_HUB_OFFLINE``), only the cache is
+    tried, so the call fails fast.
+
+    Args:
+        source: a local folder or a Hugging Face id
+        load: calls ``from_pretrained(source, **extra)`` and returns what it loaded
+        what: what is loaded, for messages (``"vision-language model"``)
+
+    Raises:
+        FileNotFoundError: if ``source`` looks like a path and does not exist
+        RuntimeError: if nothing could be loaded; the message says how to use a local folder instead
+    """
     if os.path.isdir(source):
-        attempts = [{}]
+        attempts: list[dict[str, Any]] = [{}]
     elif os.path.isabs(source) or source.startswith((".", "~")) or source.count("/") > 1:
         raise FileNotFoundError(
-            f"model folder '{source}' does not exist; pass a folder holding a transformers checkpoint "
-            f"(config, weights, processor files) or a registered name ({', '.join(SCORERS)})"
+            f"{what} folder '{source}' does not exist; pass a folder holding a transformers checkpoint "
+            "(config, weights, tokenizer or processor files) or a Hugging Face id"
         )
     else:
         # the local cache first: cached models load without the network, offline machines fail fast
@@ -584,28 +605,17 @@ def _load_pretrained(transformers: Any, source: str, dtype: torch.dtype, spec: S
     error: Exception | None = None
     for extra in attempts:
         try:
-            processor = transformers.AutoProcessor.from_pretrained(source, **extra)
-            model = transformers.AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, **extra)
-            return processor, model
+            return load(extra)
         except Exception as e:  # offline, unknown id, no weights: all end in the same advice
             error = e
+    reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
     if os.path.isdir(source):
-        raise RuntimeError(
-            f"'{source}' does not hold an image-text-to-text checkpoint that transformers can load "
-            f"({type(error).__name__}: {error})"
-        ) from error
-    raise _load_error(source, spec, error) from error
-
-
-def _load_error(source: str, spec: ScorerSpec | None, error: Exception | None) -> RuntimeError:
-    reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}" if error else "unknown"
+        raise RuntimeError(f"'{source}' does not hold a {what} that transformers can load ({reason})") from error
     offline = " (the Hugging Face hub is offline here: HF_HUB_OFFLINE is set)" if _hub_offline() else ""
-    return RuntimeError(
-        f"could not load the vision-language model {source!r}{offline}: {reason}. Download it on a machine "
-        f"with access (`hf download {source} --local-dir <folder>`) and pass the local folder instead: "
-        "YesNoScorer.from_pretrained('<folder>')"
-        + (f"; the {spec.name!r} weights are {spec.license}" if spec is not None else "")
-    )
+    raise RuntimeError(
+        f"could not load the {what} {source!r}{offline}: {reason}. Download it on a machine with access "
+        f"(`hf download {source} --local-dir <folder>`) and pass the local folder instead of the name"
+    ) from error
 
 
 def _require_question(question: Any, index: int) -> str:
@@ -635,6 +645,7 @@ __all__ = [
     "answer_token_ids",
     "get_scorer_spec",
     "list_scorers",
+    "load_local_or_hub",
     "resolve_device",
     "resolve_dtype",
 ]
