@@ -46,6 +46,17 @@ _LAZY = {
     "tube_iou": "fiftyone_videogem.temporal.metrics",
     "video_map": "fiftyone_videogem.temporal.metrics",
     "spatiotemporal_metrics": "fiftyone_videogem.temporal.metrics",
+    # yes/no scorer (needs transformers: the lvlm extra)
+    "YesNoScorer": "fiftyone_videogem.temporal.scorer",
+    "SCORERS": "fiftyone_videogem.temporal.scorer",
+    "list_scorers": "fiftyone_videogem.temporal.scorer",
+    # ZEAL queries
+    "QueryFileError": "fiftyone_videogem.temporal.queries",
+    "load_queries": "fiftyone_videogem.temporal.queries",
+    "save_queries": "fiftyone_videogem.temporal.queries",
+    "generate_queries": "fiftyone_videogem.temporal.queries",
+    "template_queries": "fiftyone_videogem.temporal.queries",
+    "resolve_queries": "fiftyone_videogem.temporal.queries",
 }
 
 __all__ = sorted(_LAZY)
