@@ -526,6 +526,19 @@ def build_dataset(
     return dataset
 
 
+def video_metadata(path: str, info: VideoInfo) -> fo.VideoMetadata:
+    """FiftyOne video metadata from a probed video (no second read of the file)."""
+    return fo.VideoMetadata(
+        size_bytes=os.path.getsize(path),
+        mime_type=mimetypes.guess_type(path)[0] or "video/mp4",
+        frame_width=info.width,
+        frame_height=info.height,
+        frame_rate=info.frame_rate,
+        total_frame_count=info.num_frames,
+        duration=info.duration,
+    )
+
+
 def _make_sample(
     video: VideoAnnotations,
     path: str,
@@ -596,15 +609,7 @@ def _make_sample(
         return None
 
     sample = fo.Sample(filepath=path, tags=[options.benchmark])
-    sample.metadata = fo.VideoMetadata(
-        size_bytes=os.path.getsize(path),
-        mime_type=mimetypes.guess_type(path)[0] or "video/mp4",
-        frame_width=info.width,
-        frame_height=info.height,
-        frame_rate=info.frame_rate,
-        total_frame_count=info.num_frames,
-        duration=info.duration,
-    )
+    sample.metadata = video_metadata(path, info)
     actions_in_order = [a for fn in sorted(frames) for a in frames[fn]["actions"]]
     sample[VIDEO_ID_FIELD] = video.video_id
     sample[ACTION_FIELD] = video.action or most_common(actions_in_order)

@@ -1,0 +1,374 @@
+"""Importer for THUMOS14 temporal action localisation (Idrees et al., 2017), the 20 detection classes.
+
+The official temporal annotations are one text file per class and split, ``<Class>_test.txt`` (or
+``<Class>_val.txt``), in ``TH14_Temporal_annotations_test/annotation/``. Each line is one action
+instance::
+
+    video_test_0000004 0.2 1.1
+
+the video id, then the start and end in seconds, separated by white space. ``Ambiguous_test.txt``
+marks stretches that are neither clearly the action nor clearly not; ZEAL and the usual protocol
+ignore them, so they are skipped (and counted). The test split has 213 videos with annotations,
+212 of them with at least one action instance.
+
+Times become inclusive 1-based frame numbers with each video's own frame rate (the frame on screen
+at that time, :func:`fiftyone_videogem.video.seconds_to_frame_number`); the instance's times in
+seconds are kept as the attributes ``start_time`` and ``end_time``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+import fiftyone as fo
+
+from fiftyone_videogem.datasets.common import (
+    ACTION_FIELD,
+    ACTIONS_FIELD,
+    PROMPT_PARSER_FIELD,
+    REPORT_INFO_KEY,
+    VIDEO_ID_FIELD,
+    ImportReport,
+    filter_video_ids,
+    index_videos,
+    most_common,
+    ordered_unique,
+    reuse_or_prepare,
+    video_metadata,
+)
+from fiftyone_videogem.video import VideoError, VideoInfo, probe, seconds_to_frame_number
+
+logger = logging.getLogger(__name__)
+
+BENCHMARK = "thumos14"
+DEFAULT_NAME = "videogem-thumos14"
+PROMPT_PARSER = "camel_case"
+DEFAULT_TEMPORAL_FIELD = "gt_instances"
+AMBIGUOUS = "Ambiguous"
+SPLITS = ("test", "val")
+
+THUMOS14_CLASSES = (
+    "BaseballPitch",
+    "BasketballDunk",
+    "Billiards",
+    "CleanAndJerk",
+    "CliffDiving",
+    "CricketBowling",
+    "CricketShot",
+    "Diving",
+    "FrisbeeCatch",
+    "GolfSwing",
+    "HammerThrow",
+    "HighJump",
+    "JavelinThrow",
+    "LongJump",
+    "PoleVault",
+    "Shotput",
+    "SoccerPenalty",
+    "TennisSwing",
+    "ThrowDiscus",
+    "VolleyballSpiking",
+)
+"""The 20 classes of the THUMOS14 temporal detection task."""
+
+# a video's end may be reported a frame short of the last annotation
+_TIME_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One annotated action instance.
+
+    Attributes:
+        video_id: the video's id (the file stem)
+        label: the class
+        start: start time in seconds
+        end: end time in seconds
+    """
+
+    video_id: str
+    label: str
+    start: float
+    end: float
+
+
+@dataclass
+class Annotations:
+    """What :func:`read_annotations` found.
+
+    Attributes:
+        instances: the action instances in file order (classes in name order)
+        files: the files read
+        ambiguous: the number of ``Ambiguous`` instances skipped
+        malformed: ``"file:line: text"`` of the lines that could not be read
+    """
+
+    instances: list[Instance]
+    files: list[str]
+    ambiguous: int
+    malformed: list[str]
+
+
+def find_annotation_files(annotations_dir: str | os.PathLike, split: str = "test") -> dict[str, str]:
+    """``{class: path}`` of the ``<Class>_<split>.txt`` files in a folder or below it.
+
+    The folder itself is looked at first; when it holds no such file, its sub-folders are searched
+    (so the unpacked ``TH14_Temporal_annotations_test`` folder works as well as its ``annotation``
+    folder). ``Ambiguous`` is included.
+
+    Raises:
+        ValueError: for an unknown split
+        FileNotFoundError: if the folder does not exist or holds no annotation file
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown THUMOS14 split {split!r}; use one of {SPLITS}")
+    folder = os.path.abspath(os.fspath(annotations_dir))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(
+            f"THUMOS14 annotations folder '{folder}' does not exist; pass the folder holding the "
+            f"<Class>_{split}.txt files (TH14_Temporal_annotations_{split}/annotation)"
+        )
+    pattern = re.compile(rf"^(?P<label>[A-Za-z0-9]+)_{split}\.txt$")
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        found = {m.group("label"): os.path.join(root, n) for n in sorted(files) if (m := pattern.match(n))}
+        if found:
+            return found
+    raise FileNotFoundError(
+        f"no THUMOS14 annotation file <Class>_{split}.txt in '{folder}' or below it; pass the folder of "
+        f"TH14_Temporal_annotations_{split}"
+    )
+
+
+def read_annotations(annotations_dir: str | os.PathLike, split: str = "test") -> Annotations:
+    """Reads every ``<Class>_<split>.txt`` file (``Ambiguous`` is counted and skipped).
+
+    Blank lines are ignored; lines that are not ``video_id start end`` with finite numbers and
+    ``start <= end`` are listed in ``malformed``.
+    """
+    files = find_annotation_files(annotations_dir, split)
+    instances: list[Instance] = []
+    malformed: list[str] = []
+    ambiguous = 0
+    for label in sorted(files):
+        path = files[label]
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for number, line in enumerate(f, start=1):
+                fields = line.split()
+                if not fields:
+                    continue
+                instance = _parse_line(fields, label)
+                if instance is None:
+                    malformed.append(f"{os.path.basename(path)}:{number}: {line.strip()[:80]}")
+                elif label == AMBIGUOUS:
+                    ambiguous += 1
+                else:
+                    instances.append(instance)
+    return Annotations(instances, [files[label] for label in sorted(files)], ambiguous, malformed)
+
+
+def _parse_line(fields: list[str], label: str) -> Instance | None:
+    if len(fields) != 3:
+        return None
+    try:
+        start, end = float(fields[1]), float(fields[2])
+    except ValueError:
+        return None
+    if not (math.isfinite(start) and math.isfinite(end)) or end < start:
+        return None
+    return Instance(os.path.splitext(fields[0])[0], label, start, end)
+
+
+def temporal_support(start: float, end: float, info: VideoInfo) -> tuple[int, int, bool] | None:
+    """Inclusive 1-based ``(first, last, clipped)`` frame numbers of ``[start, end]`` seconds in a video.
+
+    ``first`` and ``last`` are the frames on screen at ``start`` and ``end`` (a negative start is
+    the first frame); an end after the video's last frame is clipped to it (``clipped`` True).
+    None when the interval lies entirely before the start or after the end of the video.
+    """
+    if end < 0 or start >= info.duration - _TIME_EPS:
+        return None
+    first = min(seconds_to_frame_number(max(start, 0.0), info.frame_rate), info.num_frames)
+    last = seconds_to_frame_number(end, info.frame_rate)
+    clipped = last > info.num_frames
+    return first, max(first, min(last, info.num_frames)), clipped
+
+
+def load_thumos14(
+    annotations_dir: str | os.PathLike,
+    videos_dir: str | os.PathLike,
+    name: str | None = None,
+    overwrite: bool = False,
+    split: str = "test",
+    classes: Iterable[str] | None = None,
+    video_ids: Iterable[str] | None = None,
+    max_videos: int | None = None,
+    gt_field: str = DEFAULT_TEMPORAL_FIELD,
+    persistent: bool = True,
+) -> fo.Dataset:
+    """Builds a FiftyOne video dataset from the THUMOS14 temporal annotations.
+
+    Each annotated video becomes a sample tagged ``"thumos14"`` with
+
+    * sample field ``gt_field``: ``TemporalDetections``, one per action instance, labelled with
+      the class, ``support`` in inclusive 1-based frame numbers and the attributes
+      ``start_time`` / ``end_time`` (seconds, as annotated) and ``clipped`` (the end was past the
+      video's last frame)
+    * sample fields ``video_id``, ``actions`` (the video's classes, in order of first appearance:
+      the video-level labels), ``action`` (the class with the most instances) and
+      ``prompt_parser="camel_case"``
+
+    ``dataset.classes[gt_field]`` lists the classes read. Videos named in the annotations but absent
+    from ``videos_dir`` are listed in the import report (``missing_videos``), as are unreadable
+    videos, malformed lines and instances past a video's end; none of them stops the import.
+
+    Args:
+        annotations_dir: the folder with ``<Class>_<split>.txt`` (or a folder above it)
+        videos_dir: the folder with the videos, named ``<video_id>.mp4`` (or ``.mkv``, ``.webm``,
+            ``.avi``), searched recursively
+        name ("videogem-thumos14"): the dataset name (``-val`` is appended for ``split="val"``)
+        overwrite (False): delete and re-import an existing dataset of that name (False: the
+            existing dataset is returned as it is)
+        split ("test"): ``"test"`` or ``"val"``
+        classes (None): keep only these classes (None: all)
+        video_ids (None): import only these videos (None: all annotated)
+        max_videos (None): import at most this many videos
+        gt_field ("gt_instances"): the sample field of the ground truth (the field DALY's action
+            instances use)
+        persistent (True): whether the dataset is kept after the process exits
+
+    Returns:
+        the dataset; ``dataset.info["import_report"]`` holds the import report as a dict
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown THUMOS14 split {split!r}; use one of {SPLITS}")
+    name = name or (DEFAULT_NAME if split == "test" else f"{DEFAULT_NAME}-{split}")
+    existing = reuse_or_prepare(name, overwrite)
+    if existing is not None:
+        return existing
+    annotations = read_annotations(annotations_dir, split)
+
+    keep = {str(c) for c in classes} if classes is not None else None
+    report = ImportReport(
+        benchmark=BENCHMARK,
+        dataset_name=name,
+        annotations=annotations.files,
+        videos_dir=os.path.abspath(os.fspath(videos_dir)),
+        settings={"split": split, "classes": sorted(keep) if keep is not None else None, "gt_field": gt_field,
+                  "max_videos": max_videos},
+    )
+    instances = [i for i in annotations.instances if keep is None or i.label in keep]
+    labels = sorted({i.label for i in instances})
+    unknown = sorted(keep - {i.label for i in annotations.instances}) if keep is not None else []
+    if unknown:
+        report.notes.append(f"{len(unknown)} requested classes have no annotation file or instance: {unknown}")
+    report.annotations_unusable = len(annotations.malformed)
+    if annotations.malformed:
+        report.notes.append(
+            f"{len(annotations.malformed)} lines are not 'video_id start end' and were skipped: "
+            f"{annotations.malformed[:5]}"
+        )
+    report.details.update(
+        classes=labels,
+        instances_read=len(instances),
+        instances_imported=0,
+        instances_clipped=0,
+        ambiguous_skipped=annotations.ambiguous,
+        malformed_lines=annotations.malformed[:100],
+    )
+
+    by_video: dict[str, list[Instance]] = {}
+    for instance in instances:
+        by_video.setdefault(instance.video_id, []).append(instance)
+    wanted = filter_video_ids(sorted(by_video), video_ids, report)
+    report.videos_annotated = len(wanted)
+    index = index_videos(videos_dir)
+
+    samples: list[fo.Sample] = []
+    for video_id in wanted:
+        if max_videos is not None and len(samples) >= max_videos:
+            break
+        path = index.get(video_id)
+        if path is None:
+            report.missing_videos.append(video_id)
+            continue
+        try:
+            info = probe(path)
+        except VideoError as error:
+            report.unreadable_videos[video_id] = str(error)
+            logger.warning("skipping video '%s': %s", video_id, error)
+            continue
+        if info.frame_rate <= 0 or info.num_frames < 1:
+            report.unreadable_videos[video_id] = f"video '{path}' has no frame rate or no frames"
+            continue
+        sample = _make_sample(video_id, by_video[video_id], path, info, gt_field, report)
+        if sample is not None:
+            samples.append(sample)
+
+    dataset = fo.Dataset(name, persistent=persistent)
+    if samples:
+        dataset.add_samples(samples, progress=False)
+    else:
+        dataset.media_type = "video"
+        report.notes.append(
+            f"no video was imported; download the videos into '{report.videos_dir}' and import again "
+            "(an empty dataset is re-imported automatically)"
+        )
+    report.videos_imported = len(samples)
+    dataset.classes = {gt_field: labels}
+    dataset.info[REPORT_INFO_KEY] = report.to_dict()
+    dataset.info["benchmark"] = BENCHMARK
+    dataset.save()
+    level = logging.WARNING if (report.missing_videos or report.unreadable_videos) else logging.INFO
+    logger.log(
+        level, "%s; %d of %d action instances imported", report.summary(), report.details["instances_imported"],
+        report.details["instances_read"],
+    )
+    return dataset
+
+
+def _make_sample(
+    video_id: str, instances: list[Instance], path: str, info: VideoInfo, gt_field: str, report: ImportReport
+) -> fo.Sample | None:
+    detections = []
+    past_end: list[float] = []
+    for instance in sorted(instances, key=lambda i: (i.start, i.end, i.label)):
+        support = temporal_support(instance.start, instance.end, info)
+        if support is None:
+            if instance.end < 0:
+                report.annotations_before_start += 1
+            else:
+                report.annotations_past_end += 1
+                past_end.append(instance.start)
+            continue
+        first, last, clipped = support
+        report.details["instances_clipped"] += int(clipped)
+        detections.append(
+            fo.TemporalDetection(
+                label=instance.label,
+                support=[first, last],
+                start_time=instance.start,
+                end_time=instance.end,
+                clipped=clipped,
+            )
+        )
+    if past_end:
+        report.past_end[video_id] = {"times": past_end, "duration": info.duration}
+    if not detections:
+        report.notes.append(f"video '{video_id}' has no action instance within its duration and was not imported")
+        return None
+    report.details["instances_imported"] += len(detections)
+    labels = [d.label for d in detections]
+    sample = fo.Sample(filepath=path, tags=[BENCHMARK])
+    sample.metadata = video_metadata(path, info)
+    sample[VIDEO_ID_FIELD] = video_id
+    sample[ACTIONS_FIELD] = ordered_unique(labels)
+    sample[ACTION_FIELD] = most_common(labels)
+    sample[PROMPT_PARSER_FIELD] = PROMPT_PARSER
+    sample[gt_field] = fo.TemporalDetections(detections=detections)
+    return sample
