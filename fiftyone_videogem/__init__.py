@@ -32,6 +32,8 @@ _LAZY = {
     "save_triage_views": "fiftyone_videogem.evaluation",
     "evaluate_pointing_game": "fiftyone_videogem.evaluation",
     "compare_pointing_games": "fiftyone_videogem.evaluation",
+    "evaluate_spatiotemporal": "fiftyone_videogem.evaluation",
+    "evaluate_temporal": "fiftyone_videogem.evaluation",
     "datasets": "fiftyone_videogem.datasets",
 }
 

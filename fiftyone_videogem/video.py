@@ -3,11 +3,20 @@
 Frame numbers follow FiftyOne's convention: they are 1-based, and frame ``n``
 is the ``n``-th frame that the decoder produces (presentation order).
 
+Frames come out the way players show them: a video whose container asks for
+a display rotation (phone videos filmed upright carry a 90 degree display
+matrix) is decoded turned, as FFmpeg, browsers and the FiftyOne App show it,
+and its :class:`VideoInfo` gives the displayed size. When in time each frame
+is shown comes from the frames' own timestamps (:func:`read_frame_times`),
+which also works for variable-frame-rate videos and tells a truncated file
+from a short one.
+
 This module depends on ``av`` and ``numpy`` only.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import os
@@ -27,6 +36,23 @@ class VideoError(Exception):
     """
 
 
+class DamagedVideoError(VideoError):
+    """A video file is damaged: truncated or with unreadable frame data.
+
+    Attributes:
+        path: the video file
+        reason: what is wrong with it, without the path
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"video '{path}' is damaged: {reason}. Download or copy it again, or re-encode its readable part "
+            "(e.g. `ffmpeg -i in -c:v libx264 out.mp4`)"
+        )
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """Basic properties of a video's first video stream.
@@ -42,6 +68,10 @@ class VideoInfo:
             frame or two, which :class:`FrameDecoder` handles by reporting
             frames past the real end in ``missing``
         duration: the duration in seconds
+        rotation: the display rotation the container asks for, in degrees
+            counterclockwise (0, 90, 180 or 270); ``width`` and ``height``
+            are the size after it, as the video is shown and as
+            :class:`FrameDecoder` returns its frames
     """
 
     path: str
@@ -50,6 +80,7 @@ class VideoInfo:
     frame_rate: float
     num_frames: int
     duration: float
+    rotation: int = 0
 
 
 def _open_container(path: str | os.PathLike) -> av.container.InputContainer:
@@ -101,6 +132,9 @@ def _info_from_stream(
         raise VideoError(f"video '{path}' has no valid frame size; the file is corrupt, re-encode or remove it")
     if num_frames <= 0:
         raise VideoError(f"video '{path}' has no frames; re-encode it or remove it from the dataset")
+    rotation = display_rotation(path, stream)
+    if rotation in (90, 270):
+        width, height = height, width
     return VideoInfo(
         path=path,
         width=width,
@@ -108,7 +142,53 @@ def _info_from_stream(
         frame_rate=frame_rate,
         num_frames=num_frames,
         duration=duration,
+        rotation=rotation,
     )
+
+
+def _quarter_turns(degrees: float) -> int:
+    """A rotation in degrees counterclockwise, rounded to a multiple of 90, in [0, 360)."""
+    return int(round(float(degrees) / 90.0)) % 4 * 90
+
+
+def display_rotation(path: str | os.PathLike, stream: av.video.stream.VideoStream | None = None) -> int:
+    """The display rotation a video's container asks for, in degrees counterclockwise.
+
+    Read from the display matrix of the first decoded frame (MP4/MOV ``tkhd``
+    matrices and Matroska projections, as FFmpeg exposes them), else from a
+    ``rotate`` stream tag written by older muxers (clockwise degrees).
+    Rotations are rounded to a multiple of 90; flips are not applied.
+
+    Args:
+        path: the path of the video file
+        stream: the already opened video stream, for its tags (None: read
+            from the file)
+
+    Returns:
+        0, 90, 180 or 270; 0 when the first frame cannot be decoded
+    """
+    path = os.fspath(path)
+    tags = dict(stream.metadata) if stream is not None else {}
+    try:
+        with av.open(path, mode="r") as container:
+            video = container.streams.video[0]
+            tags = tags or dict(video.metadata)
+            for frame in container.decode(video):
+                if frame.rotation:
+                    return _quarter_turns(frame.rotation)
+                break
+    except (av.FFmpegError, OSError, ValueError, IndexError):
+        pass
+    try:
+        return _quarter_turns(-float(tags.get("rotate", 0)))
+    except (TypeError, ValueError):
+        return 0
+
+
+def to_display(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """Turns a decoded ``[H, W, 3]`` frame by ``rotation`` degrees counterclockwise (a multiple of 90)."""
+    turns = _quarter_turns(rotation) // 90
+    return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
 
 
 def _count_packets(path: str) -> int:
@@ -159,6 +239,166 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         container.close()
 
 
+@dataclass(frozen=True)
+class FrameTimes:
+    """When each frame of a video is shown, from the frames' own timestamps.
+
+    Attributes:
+        path: the path of the video file
+        starts: the time each frame appears, in seconds from the first
+            frame, in frame-number order (``starts[n - 1]`` for frame ``n``)
+        end: the time the last frame stops being shown, in seconds from the
+            first frame
+    """
+
+    path: str
+    starts: tuple[float, ...]
+    end: float
+
+    @property
+    def num_frames(self) -> int:
+        """The number of frames."""
+        return len(self.starts)
+
+    @property
+    def frame_rate(self) -> float:
+        """The average frame rate, frames per second."""
+        return self.num_frames / self.end if self.end > 0 else 0.0
+
+    def is_variable(self, tolerance: float = 0.1) -> bool:
+        """Whether frame durations differ by more than ``tolerance`` of the average one.
+
+        Args:
+            tolerance: the allowed relative deviation (0.1)
+        """
+        if self.num_frames < 2:
+            return False
+        ends = self.starts[1:] + (self.end,)
+        durations = [b - a for a, b in zip(self.starts, ends)]
+        mean = self.end / self.num_frames
+        return any(abs(d - mean) > tolerance * mean for d in durations)
+
+    def frame_number(self, t: float) -> int:
+        """The 1-based number of the frame on screen at ``t`` seconds.
+
+        Frame ``n`` is shown from ``starts[n - 1]`` until the next frame
+        starts; times on a frame's start (within 1 microsecond) belong to
+        that frame.
+
+        Args:
+            t: seconds from the first frame, in ``[0, end)``
+
+        Raises:
+            ValueError: if ``t`` is not finite or lies outside ``[0, end)``
+        """
+        if not math.isfinite(t):
+            raise ValueError(f"t must be a finite number of seconds, got {t}")
+        if t < -1e-6 or t >= self.end:
+            raise ValueError(
+                f"{t} s lies outside video '{self.path}', which shows frames from 0 to {self.end:.6g} s"
+            )
+        return max(1, bisect.bisect_right(self.starts, t + 1e-6))
+
+    def frame_start(self, frame_number: int) -> float:
+        """The time frame ``frame_number`` (1-based) appears, in seconds from the first frame."""
+        if not 1 <= frame_number <= self.num_frames:
+            raise ValueError(f"frame {frame_number} does not exist in video '{self.path}' (1..{self.num_frames})")
+        return self.starts[frame_number - 1]
+
+
+def read_frame_times(path: str | os.PathLike) -> FrameTimes:
+    """Reads when each frame of a video is shown, from its packets' timestamps (no decoding).
+
+    Works for constant and variable frame rates alike. The same pass checks
+    that the file is whole: a frame count in the container's index that the
+    data does not reach, a packet cut off by the end of the file, or a read
+    error make it a :class:`DamagedVideoError`.
+
+    Args:
+        path: the path of the video file
+
+    Returns:
+        a :class:`FrameTimes`
+
+    Raises:
+        DamagedVideoError: if the file is truncated or its data unreadable
+        VideoError: if it cannot be opened, has no video stream or no frames
+    """
+    path = os.fspath(path)
+    with _open_container(path) as container:
+        stream = _video_stream(container, path)
+        announced = int(stream.frames or 0)
+        time_base = stream.time_base
+        stamps: list[tuple[int, int]] = []
+        no_stamp = 0
+        cut = False
+        try:
+            for packet in container.demux(stream):
+                if packet.size <= 0 or packet.is_discard:
+                    continue
+                if packet.is_corrupt:
+                    cut = True
+                    break
+                stamp = packet.pts if packet.pts is not None else packet.dts
+                if stamp is None:
+                    no_stamp += 1
+                    continue
+                stamps.append((int(stamp), int(packet.duration or 0)))
+        except av.FFmpegError as e:
+            raise DamagedVideoError(path, f"its data could not be read after {len(stamps)} frames ({e})") from e
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        stream_end = None
+        if stream.duration is not None and time_base is not None:
+            start = stream.start_time if stream.start_time is not None else (min(stamps)[0] if stamps else 0)
+            stream_end = start + stream.duration
+        announced_seconds = _announced_seconds(stream)
+    count = len(stamps) + no_stamp
+    if cut:
+        raise DamagedVideoError(path, f"its data ends inside frame {count + 1}, the file is cut off")
+    if announced > 0 and count < announced:
+        raise DamagedVideoError(
+            path, f"its index announces {announced} frames but its data holds only {count}; the file is truncated"
+        )
+    if count == 0:
+        raise VideoError(f"video '{path}' has no frames; re-encode it or remove it from the dataset")
+    if no_stamp or time_base is None:
+        # no timestamps (raw streams): frames follow the nominal rate
+        if not rate:
+            raise VideoError(f"video '{path}' has neither frame timestamps nor a frame rate; re-encode it")
+        step = 1.0 / float(rate)
+        return FrameTimes(path, tuple(i * step for i in range(count)), count * step)
+    stamps.sort()
+    first = stamps[0][0]
+    starts = tuple(float((stamp - first) * time_base) for stamp, _ in stamps)
+    # the last frame lasts until the stream's end; packet durations follow decoding order, not display order
+    typical = (starts[-1] - starts[0]) / (count - 1) if count > 1 else (1.0 / float(rate) if rate else 0.0)
+    last_duration = float((stream_end - stamps[-1][0]) * time_base) if stream_end is not None else 0.0
+    if not 0 < last_duration <= 10 * max(typical, 1e-3):
+        last_duration = float(stamps[-1][1] * time_base) if count == 1 else typical
+    times = FrameTimes(path, starts, starts[-1] + max(last_duration, 1e-6))
+    if announced_seconds is not None and times.end < announced_seconds - max(3 * typical, 0.5):
+        raise DamagedVideoError(
+            path,
+            f"its header announces {announced_seconds:.3f} s of video but its frames end at {times.end:.3f} s "
+            f"(frame {count}); the file is truncated",
+        )
+    return times
+
+
+def _announced_seconds(stream: av.video.stream.VideoStream) -> float | None:
+    """The video stream's own duration as its header states it (Matroska keeps it in a DURATION tag)."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    tag = dict(stream.metadata).get("DURATION")
+    if not tag:
+        return None
+    try:
+        hours, minutes, seconds = str(tag).split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
+
+
 class FrameDecoder:
     """Decodes selected frames of one video in a single sequential pass.
 
@@ -180,19 +420,26 @@ class FrameDecoder:
     stopped when their frames come later; otherwise the file is reopened and
     decoded from its start.
 
+    Frames are returned as the video is shown: turned by the container's
+    display rotation (see :attr:`VideoInfo.rotation`) unless ``autorotate``
+    is False.
+
     Args:
         path: the path of the video file
         threads: the number of decoding threads (None: FFmpeg's automatic
             choice). Frame and slice threading are both enabled ("AUTO")
+        autorotate: whether to turn frames by the display rotation (True),
+            as players and the FiftyOne App show them
 
     Raises:
         VideoError: if the file is missing, cannot be opened, has no video
             stream or has no frames
     """
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, autorotate: bool = True) -> None:
         self.path = os.fspath(path)
         self.threads = threads
+        self.autorotate = autorotate
         self.missing: list[int] = []
         self._container: av.container.InputContainer | None = None
         self._decoded: Iterator[av.VideoFrame] | None = None
@@ -263,14 +510,16 @@ class FrameDecoder:
 
         Raises:
             ValueError: if a frame number is smaller than 1
-            VideoError: if decoding fails part-way; the frames before the
-                failure have been yielded, and the message names the frame
-                number that failed. With frame threading (more than two
-                threads, the default on most machines) FFmpeg reports a
-                truncated file as an early end of stream instead, so its
-                last frames show up in :attr:`missing`; pass ``threads=1``
-                to have such damage raise
+            TypeError: if ``frame_numbers`` is a string
+            VideoError: if decoding fails part-way, or the video ends before
+                the frame count of its index because the file is truncated
+                or damaged; the frames before the failure have been yielded,
+                and the message names the frame number that failed
         """
+        if isinstance(frame_numbers, (str, bytes)):
+            raise TypeError(f"frame_numbers must be integers, not the string {frame_numbers!r}")
+        if isinstance(frame_numbers, (int, np.integer)):
+            frame_numbers = [frame_numbers]
         wanted = sorted({int(n) for n in frame_numbers})
         self.missing = []
         if not wanted:
@@ -286,6 +535,7 @@ class FrameDecoder:
         for target in wanted:
             frame = self._advance_to(target)
             if frame is None:
+                self._raise_if_damaged()
                 self.missing = [n for n in wanted if n >= target]
                 logger.warning(
                     "video '%s' ended after %d frames (it announces %d); requested frame(s) %s "
@@ -296,7 +546,27 @@ class FrameDecoder:
                     _format_numbers(self.missing),
                 )
                 return
-            yield target, frame.to_ndarray(format="rgb24")
+            rgb = frame.to_ndarray(format="rgb24")
+            yield target, to_display(rgb, self.info.rotation) if self.autorotate else rgb
+
+    def _raise_if_damaged(self) -> None:
+        """After an early end of stream: raises when the file is damaged rather than shorter than announced.
+
+        With frame threading FFmpeg reports a cut-off packet as the end of the
+        stream; the container's index and header then tell a truncated file
+        apart from a frame count that was only an estimate.
+        """
+        if self._position >= self.info.num_frames:
+            return
+        try:
+            read_frame_times(self.path)
+        except DamagedVideoError as e:
+            self._failed = True
+            raise VideoError(
+                f"video '{self.path}' could not be decoded at frame {self._position + 1} "
+                f"({self._position} of the {self.info.num_frames} frames it announces were decoded): it is "
+                f"damaged, {e.reason}. Download or copy it again, or re-encode its readable part"
+            ) from e
 
     def _advance_to(self, target: int) -> av.VideoFrame | None:
         """Decodes up to frame ``target`` and returns it (None past the end)."""

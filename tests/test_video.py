@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from fiftyone_videogem.video import (
+    DamagedVideoError,
     FrameDecoder,
     VideoError,
     VideoInfo,
     context_frame_numbers,
     probe,
+    read_frame_times,
     read_frames,
     seconds_to_frame_number,
     stride_in_frames,
@@ -48,7 +50,7 @@ def h264(video_dir: Path) -> str:
 
 def test_probe_reads_size_rate_and_count(h264: str) -> None:
     info = probe(h264)
-    assert info == VideoInfo(path=h264, width=64, height=48, frame_rate=10.0, num_frames=30, duration=3.0)
+    assert info == VideoInfo(path=h264, width=64, height=48, frame_rate=10.0, num_frames=30, duration=3.0, rotation=0)
 
 
 def test_probe_estimates_count_without_container_count(video_dir: Path) -> None:
@@ -219,13 +221,17 @@ def test_truncated_video_yields_readable_frames_then_raises(tmp_path: Path) -> N
     assert path in str(err.value)
 
 
-def test_truncated_video_with_frame_threads_reports_missing(tmp_path: Path) -> None:
-    # with frame threading FFmpeg reports the cut as an early end of stream
+def test_truncated_video_with_frame_threads_is_reported_damaged(tmp_path: Path) -> None:
+    # with frame threading FFmpeg reports the cut as an early end of stream; the index tells it apart
+    # from frames that were requested past the end
     path = make_truncated_video(tmp_path / "cut.mp4", num_frames=40, keep=0.8)
+    got = []
     with FrameDecoder(path, threads=4) as decoder:
-        got = [(n, frame_number_of(img)) for n, img in decoder.frames([3, 20, 25, 40])]
+        with pytest.raises(VideoError, match="damaged") as err:
+            for number, img in decoder.frames([3, 20, 25, 40]):
+                got.append((number, frame_number_of(img)))
     assert got == [(3, 3), (20, 20)]
-    assert decoder.missing == [25, 40]
+    assert path in str(err.value) and "past the end" not in str(err.value)
 
 
 def test_thread_counts_agree(h264: str) -> None:
@@ -337,3 +343,144 @@ def test_seconds_to_frame_number_matches_decoded_timestamps(h264: str) -> None:
         times = [float(frame.time) for frame in container.decode(stream)]
     info = probe(h264)
     assert [seconds_to_frame_number(t, info.frame_rate) for t in times] == list(range(1, 31))
+
+
+# --- frame timestamps: variable frame rates and damaged files ------------------
+
+VFR_TIMES = [0.0, 0.1, 0.2, 0.3, 1.3, 1.4, 1.5, 3.5, 3.6, 3.7]
+
+
+@pytest.mark.parametrize(("name", "codec"), [("vfr.mp4", "libx264"), ("vfr.mkv", "libx264"), ("vfr.webm", "libvpx")])
+def test_frame_times_of_a_variable_frame_rate_video(video_dir: Path, name: str, codec: str) -> None:
+    import av
+
+    path = make_video(video_dir / name, times=VFR_TIMES, codec=codec)
+    times = read_frame_times(path)
+    assert times.starts == pytest.approx(VFR_TIMES, abs=1e-3)
+    assert times.num_frames == 10 and times.is_variable()
+    # the decoder's own timestamps agree, frame by frame
+    with av.open(path) as container:
+        decoded = [(frame_number_of(f.to_ndarray(format="rgb24")), float(f.time)) for f in container.decode(video=0)]
+    assert [n for n, _ in decoded] == list(range(1, 11))
+    assert [t - decoded[0][1] for _, t in decoded] == pytest.approx(list(times.starts), abs=1e-3)
+    # the frame on screen at t: the last one that started at or before t
+    cases = {0.0: 1, 0.35: 4, 1.29: 4, 1.3: 5, 2.0: 7, 3.49: 7, 3.5: 8, 3.75: 10}
+    assert {t: times.frame_number(t) for t in cases} == cases
+    frames = read_frames(path, list(cases.values()))
+    assert all(frame_number_of(frames[n]) == n for n in cases.values())
+    # the average frame rate puts these times on other frames
+    average = probe(path).frame_rate
+    assert [seconds_to_frame_number(t, average) for t in (1.3, 3.5)] != [5, 8]
+    with pytest.raises(ValueError, match="outside"):
+        times.frame_number(times.end)
+
+
+@pytest.mark.parametrize(("name", "codec"), [("cfr.mp4", "libx264"), ("cfr.webm", "libvpx"), ("cfr.avi", "mpeg4")])
+def test_frame_times_of_a_constant_frame_rate_video(video_dir: Path, name: str, codec: str) -> None:
+    path = make_video(video_dir / name, num_frames=25, fps=2, codec=codec)
+    times = read_frame_times(path)
+    assert times.starts == pytest.approx([i / 2 for i in range(25)])
+    assert times.end == pytest.approx(12.5) and not times.is_variable()
+    assert [times.frame_number(t) for t in times.starts] == list(range(1, 26))
+    assert [times.frame_number(i * 0.5) for i in range(25)] == [seconds_to_frame_number(i * 0.5, 2.0) for i in range(25)]
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "keep"),
+    [("cut.mp4", "libx264", 0.5), ("cut.mp4", "libx264", 0.9), ("cut.mkv", "libx264", 0.6),
+     ("cut.webm", "libvpx", 0.6), ("cut.avi", "mpeg4", 0.8)],
+)
+def test_truncated_files_are_damaged(tmp_path: Path, name: str, codec: str, keep: float) -> None:
+    options = {"movflags": "faststart"} if name.endswith(".mp4") else None
+    path = make_video(tmp_path / name, num_frames=40, fps=10, codec=codec, container_options=options)
+    assert read_frame_times(path).num_frames == 40  # whole, it reads fine
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[: int(len(data) * keep)])
+    info = probe(path)  # the header still announces the whole video
+    assert info.num_frames == 40
+    with pytest.raises(DamagedVideoError, match="truncated|cut off") as err:
+        read_frame_times(path)
+    assert path in str(err.value)
+
+
+def test_damage_is_told_from_frames_past_the_end(video_dir: Path) -> None:
+    # a whole WebM has only an estimated frame count: asking past it is not damage
+    path = make_video(video_dir / "whole.webm", num_frames=12, fps=4, codec="libvpx")
+    with FrameDecoder(path, threads=4) as decoder:
+        got = [n for n, _ in decoder.frames([12, 13])]
+    assert got == [12] and decoder.missing == [13]
+
+
+def test_frame_numbers_must_be_numbers(h264: str) -> None:
+    with FrameDecoder(h264) as decoder:
+        with pytest.raises(TypeError, match="string"):
+            list(decoder.frames("12"))
+        assert [n for n, _ in decoder.frames(7)] == [7]
+
+
+# --- display rotation (phone videos) -------------------------------------------
+
+# where the stored picture's top-left square ends up once the video is turned for display
+SQUARE_CORNER = {0: "top-left", 90: "bottom-left", 180: "bottom-right", 270: "top-right"}
+
+
+def _corner(img: np.ndarray) -> str:
+    height, width = img.shape[:2]
+    quadrants = {
+        "top-left": img[: height // 2, : width // 2],
+        "top-right": img[: height // 2, width // 2 :],
+        "bottom-left": img[height // 2 :, : width // 2],
+        "bottom-right": img[height // 2 :, width // 2 :],
+    }
+    return max(quadrants, key=lambda k: quadrants[k].mean())
+
+
+def _ffmpeg_frames(path: str, size: tuple[int, int], count: int) -> np.ndarray:
+    """The first ``count`` frames as the ffmpeg command line shows them (it applies the rotation)."""
+    import subprocess
+
+    assert shutil.which("ffmpeg"), "the rotation tests compare with ffmpeg: apt-get install -y ffmpeg"
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", path, "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True, check=True,
+    ).stdout
+    width, height = size
+    return np.frombuffer(raw, np.uint8).reshape(count, height, width, 3)
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotated_video_is_decoded_as_shown(video_dir: Path, rotation: int) -> None:
+    path = make_video(video_dir / f"rot{rotation}.mp4", num_frames=6, size=(64, 48), pattern="square",
+                      rotation=rotation)
+    info = probe(path)
+    assert info.rotation == rotation
+    shown = (48, 64) if rotation in (90, 270) else (64, 48)
+    assert (info.width, info.height) == shown
+    with FrameDecoder(path) as decoder:
+        assert (decoder.info.width, decoder.info.height) == shown
+        frames = dict(decoder.frames([1, 2, 3]))
+    assert all(img.shape == (shown[1], shown[0], 3) and img.flags.c_contiguous for img in frames.values())
+    assert _corner(frames[1]) == SQUARE_CORNER[rotation]
+    reference = _ffmpeg_frames(path, shown, 3)
+    for n in (1, 2, 3):
+        diff = np.abs(frames[n].astype(np.int16) - reference[n - 1].astype(np.int16))
+        assert diff.max() <= 2, (n, diff.max())
+    # the stored picture stays available
+    with FrameDecoder(path, autorotate=False) as decoder:
+        (stored,) = [img for _, img in decoder.frames([1])]
+    assert stored.shape == (48, 64, 3) and _corner(stored) == "top-left"
+
+
+def test_rotate_tag_written_by_ffmpeg_is_honoured(video_dir: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    source = make_video(video_dir / "unrotated.mp4", num_frames=4, size=(64, 48), pattern="square")
+    assert probe(source).rotation == 0
+    tagged = str(tmp_path / "tagged.mp4")
+    subprocess.run(["ffmpeg", "-v", "error", "-i", source, "-c", "copy", "-metadata:s:v", "rotate=90", tagged],
+                   check=True)
+    info = probe(tagged)
+    assert info.rotation in (90, 270) and (info.width, info.height) == (48, 64)
+    (img,) = read_frames(tagged, [1]).values()
+    reference = _ffmpeg_frames(tagged, (48, 64), 1)[0]
+    assert np.abs(img.astype(np.int16) - reference.astype(np.int16)).max() <= 2

@@ -108,6 +108,8 @@ def make_video(
     pattern: str = "bits",
     options: dict[str, str] | None = None,
     container_options: dict[str, str] | None = None,
+    times: list[float] | None = None,
+    rotation: int | None = None,
 ) -> str:
     """Writes a video whose frame ``n`` (1-based) encodes ``n``.
 
@@ -125,6 +127,11 @@ def make_video(
             decoder has to reorder frames)
         container_options: muxer options, e.g. ``{"movflags": "faststart"}``
             to put an MP4's index before the frame data
+        times: the time in seconds at which each frame appears, for a
+            variable frame rate (None: ``i / fps``); gives ``num_frames``.
+            Times are kept to the millisecond
+        rotation: a display rotation in degrees counterclockwise, written as
+            the container's display matrix (None: none), as phones do
 
     Returns:
         the path as a string
@@ -132,6 +139,8 @@ def make_video(
     path = os.fspath(path)
     width, height = size
     rate = Fraction(fps)
+    time_base = 1 / rate if times is None else Fraction(1, 1000)
+    pts = list(range(num_frames)) if times is None else [round(t * 1000) for t in times]
     if options is None:
         options = {"preset": "veryfast"} if codec == "libx264" else {}
     with av.open(path, mode="w", options=container_options or {}) as container:
@@ -139,10 +148,14 @@ def make_video(
         stream.width = width
         stream.height = height
         stream.pix_fmt = "yuv420p"
-        for i in range(num_frames):
+        if times is not None:
+            stream.time_base = time_base
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for i, stamp in enumerate(pts):
             frame = av.VideoFrame.from_ndarray(frame_image(i + 1, size, pattern), format="rgb24")
-            frame.pts = i
-            frame.time_base = 1 / rate
+            frame.pts = stamp
+            frame.time_base = time_base
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
