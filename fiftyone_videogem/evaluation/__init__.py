@@ -4,6 +4,8 @@
 -   :mod:`.pointing_game`: the FiftyOne evaluation (:func:`evaluate_pointing_game`, its config,
     method and results classes, saved triage views)
 -   :mod:`.comparison`: :func:`compare_pointing_games`
+-   :mod:`.spatiotemporal`: :func:`evaluate_spatiotemporal` (GroundingYouTube's IoU+Pointing and video
+    mAP, stored as an evaluation) and :func:`evaluate_temporal` (temporal mAP through FiftyOne)
 
 Every public name is importable from ``fiftyone_videogem.evaluation``. FiftyOne stores the class
 paths of a run's config and results (``fiftyone_videogem.evaluation.PointingGameEvaluationConfig``,
@@ -42,6 +44,13 @@ _EXPORTS = {
     "evaluate_pointing_game": "pointing_game",
     "save_triage_views": "pointing_game",
     "triage_view_names": "pointing_game",
+    "SpatiotemporalEvaluation": "spatiotemporal",
+    "SpatiotemporalEvaluationConfig": "spatiotemporal",
+    "SpatiotemporalResults": "spatiotemporal",
+    "TemporalMAP": "spatiotemporal",
+    "THUMOS_THRESHOLDS": "spatiotemporal",
+    "evaluate_spatiotemporal": "spatiotemporal",
+    "evaluate_temporal": "spatiotemporal",
 }
 
 __all__ = sorted(_EXPORTS)
