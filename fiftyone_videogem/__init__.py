@@ -1,45 +1,56 @@
 """fiftyone-videogem: VideoGEM training-free spatial action grounding for FiftyOne.
 
-The engine (``VideoGEM``, ``ActionPrompt``) needs only torch and open_clip; the FiftyOne parts
-(``load_model``, ``evaluate_pointing_game``, ``datasets``) are imported on first use.
+Every public name is imported on first use, so ``import fiftyone_videogem`` loads neither torch
+nor FiftyOne: the engine (``VideoGEM``, ``ActionPrompt``, the backbone registry) needs torch and
+open_clip; the FiftyOne parts (``load_model``, ``evaluate_pointing_game``, ``datasets``) need
+FiftyOne.
 """
 
 import importlib
 
-from .engine import (
-    ActionPrompt,
-    BackboneSpec,
-    ComponentResult,
-    GroundingOptions,
-    GroundingResult,
-    VideoGEM,
-    build_backbone,
-    get_backbone_spec,
-    list_backbones,
-    parse_prompt,
-    register_backbone,
-)
-
 __version__ = "0.1.0"
 
 _LAZY = {
+    "ActionPrompt": "fiftyone_videogem.engine.prompts",
+    "parse_prompt": "fiftyone_videogem.engine.prompts",
+    "BackboneSpec": "fiftyone_videogem.engine.backbones.registry",
+    "build_backbone": "fiftyone_videogem.engine.backbones.registry",
+    "get_backbone_spec": "fiftyone_videogem.engine.backbones.registry",
+    "list_backbones": "fiftyone_videogem.engine.backbones.registry",
+    "register_backbone": "fiftyone_videogem.engine.backbones.registry",
+    "WeightsUnavailableError": "fiftyone_videogem.engine.backbones.hub",
+    "GroundingOptions": "fiftyone_videogem.engine.options",
+    "ComponentResult": "fiftyone_videogem.engine.grounding",
+    "GroundingResult": "fiftyone_videogem.engine.grounding",
+    "VideoGEM": "fiftyone_videogem.engine.grounding",
     "load_model": "fiftyone_videogem.model",
     "VideoGEMModel": "fiftyone_videogem.model",
-    "run_videogem": "fiftyone_videogem.model",
-    "iter_videogem": "fiftyone_videogem.model",
-    "GroundingSummary": "fiftyone_videogem.model",
-    "GroundingError": "fiftyone_videogem.model",
+    "run_videogem": "fiftyone_videogem.runner",
+    "iter_videogem": "fiftyone_videogem.runner",
+    "GroundingSummary": "fiftyone_videogem.runner",
+    "GroundingError": "fiftyone_videogem.runner",
     "save_triage_views": "fiftyone_videogem.evaluation",
     "evaluate_pointing_game": "fiftyone_videogem.evaluation",
     "compare_pointing_games": "fiftyone_videogem.evaluation",
     "evaluate_spatiotemporal": "fiftyone_videogem.evaluation",
     "evaluate_temporal": "fiftyone_videogem.evaluation",
+    "localize_actions": "fiftyone_videogem.localization",
     "datasets": "fiftyone_videogem.datasets",
 }
+
+
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name):
     if name in _LAZY:
         module = importlib.import_module(_LAZY[name])
-        return module if name == "datasets" else getattr(module, name)
+        # a name that is the module itself (``datasets``) is the module, else an attribute of it
+        value = module if module.__name__.rsplit(".", 1)[-1] == name else getattr(module, name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'fiftyone_videogem' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -24,13 +24,14 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 import fiftyone.core.labels as fol
 
-from .engine.grounding import GroundingResult
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine.grounding import GroundingResult
 
 logger = logging.getLogger(__name__)
 

@@ -20,27 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbones.base import Backbone
-
-
-@dataclass(frozen=True)
-class GemOptions:
-    """Options of the GEM pathway.
-
-    Args:
-        depth: K, the number of final blocks with an ss pathway (7)
-        iterations: J, self-self iterations before assigning to V (1)
-        temperature: fixed ``inv_tau`` logit multiplier, or None for the adaptive
-            ``mean_n ||LN1(X)_n|| / sqrt(d_h)`` per sample (None)
-        exact: compute the original pathway the way the model's own forward does, so the original
-            embedding is bit-identical to it on the CPU (True). False uses the fused attention kernel
-            and, in the last block, only the CLS row (all that later steps read): a few percent
-            faster, equal to within float rounding (~1e-6)
-    """
-
-    depth: int = 7
-    iterations: int = 1
-    temperature: float | None = None
-    exact: bool = True
+from .options import GemOptions
 
 
 @dataclass

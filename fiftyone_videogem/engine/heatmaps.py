@@ -13,16 +13,10 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-MERGE_MODES = ("point_average", "heatmap_average", "heatmap_product")
-_MERGE_ALIASES = {"point": "point_average", "avg": "heatmap_average", "mul": "heatmap_product",
-                  "average": "heatmap_average", "product": "heatmap_product"}
+from .options import MERGE_MODES, normalize_merge_mode
 
-
-def normalize_merge_mode(mode: str) -> str:
-    mode = _MERGE_ALIASES.get(mode, mode)
-    if mode not in MERGE_MODES:
-        raise ValueError(f"unknown merge mode {mode!r}; choose one of {', '.join(MERGE_MODES)}")
-    return mode
+__all__ = ["MERGE_MODES", "normalize_merge_mode", "upsample", "min_max_normalize", "argmax_points",
+           "merge_points", "merge_heatmaps"]
 
 
 def upsample(grids: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -6,55 +6,15 @@ pre-``ln_post`` tensors; dense features are ``ln_post(sum_i w_i S_i) @ proj``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 
 from .gem import VisionFeatures, l2_normalize
+from .options import STATIC_WEIGHTS, WEIGHTING_MODES, WeightingOptions, normalize_weighting_mode
 
-STATIC_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.9, 0.9, 0.9)
-WEIGHTING_MODES = ("none", "static", "dynamic", "static+dynamic")
-_MODE_ALIASES = {"s+d": "static+dynamic", "stat": "static", "dyn": "dynamic", "combined": "static+dynamic"}
-
-
-def normalize_weighting_mode(mode: str) -> str:
-    mode = _MODE_ALIASES.get(mode, mode)
-    if mode not in WEIGHTING_MODES:
-        raise ValueError(f"unknown weighting mode {mode!r}; choose one of {', '.join(WEIGHTING_MODES)}")
-    return mode
-
-
-@dataclass(frozen=True)
-class WeightingOptions:
-    """How the GEM stack is weighted per prompt.
-
-    Args:
-        mode: one of ``"none"`` (plain GEM), ``"static"``, ``"dynamic"``, ``"static+dynamic"``
-            ("static+dynamic")
-        static_weights: ``K+1`` static weights, index 0 for ``X^{L-K}``
-            ((0.3, 0.4, 0.5, 0.6, 0.7, 0.9, 0.9, 0.9))
-        dynamic_layers: D, the last blocks that get dynamic weights (3)
-        dynamic_temperature: tau_d in ``softmax(-tau_d * s)`` (20)
-    """
-
-    mode: str = "static+dynamic"
-    static_weights: tuple[float, ...] = STATIC_WEIGHTS
-    dynamic_layers: int = 3
-    dynamic_temperature: float = 20.0
-
-    def __post_init__(self):
-        object.__setattr__(self, "mode", normalize_weighting_mode(self.mode))
-        object.__setattr__(self, "static_weights", tuple(float(w) for w in self.static_weights))
-
-    def validate(self, depth: int) -> None:
-        """Check the options against the GEM depth K."""
-        if self.mode in ("static", "static+dynamic") and len(self.static_weights) != depth + 1:
-            raise ValueError(
-                f"static_weights has {len(self.static_weights)} entries but the GEM stack has K+1 = {depth + 1}"
-            )
-        if self.mode in ("dynamic", "static+dynamic") and not 1 <= self.dynamic_layers <= depth:
-            raise ValueError(f"dynamic_layers D={self.dynamic_layers} must be between 1 and K={depth}")
+__all__ = ["STATIC_WEIGHTS", "WEIGHTING_MODES", "WeightingOptions", "normalize_weighting_mode",
+           "dynamic_weights", "layer_weights", "dense_features"]
 
 
 def dynamic_weights(
