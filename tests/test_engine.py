@@ -1,5 +1,13 @@
 """The GEM engine against METHOD.md: pathways, attention, weights, heatmaps, points, batching."""
 
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
 import numpy as np
 import open_clip
 import pytest
@@ -36,29 +44,30 @@ def vit_b16():
 
 
 # ------------------------------------------------------------------------------ original pathway
-def test_original_pathway_equals_encode_image_tiny(tiny):
+def test_exact_original_pathway_equals_encode_image_tiny(tiny):
     x = torch.randn(3, 3, 64, 64)
     with torch.no_grad():
-        features = gem_forward(tiny.backbone, x)
+        features = gem_forward(tiny.backbone, x, GemOptions(exact=True))
         assert torch.equal(features.embedding, tiny.backbone.encode_image(x))
 
 
-def test_original_pathway_equals_encode_image_vit_b16_native(vit_b16):
+def test_exact_original_pathway_equals_encode_image_vit_b16_native(vit_b16):
     model, tokenizer = vit_b16
     engine = fvg.VideoGEM.from_open_clip(model, tokenizer, image_size=224)
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
-        features = gem_forward(engine.backbone, x)
+        features = gem_forward(engine.backbone, x, GemOptions(exact=True))
         assert torch.equal(features.embedding, model.encode_image(x))
 
 
-def test_fast_original_pathway_matches_within_rounding(vit_b16):
+def test_default_fused_pathway_matches_within_rounding(vit_b16):
     model, tokenizer = vit_b16
     engine = fvg.VideoGEM.from_open_clip(model, tokenizer, image_size=224)
+    assert engine.options.gem_options() == GemOptions(exact=False)
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         exact = gem_forward(engine.backbone, x, GemOptions(exact=True))
-        fast = gem_forward(engine.backbone, x, GemOptions(exact=False))
+        fast = gem_forward(engine.backbone, x)
         assert torch.allclose(fast.embedding, model.encode_image(x), atol=1e-5)
         assert torch.allclose(fast.stack, exact.stack, atol=1e-5)
         assert torch.allclose(fast.residual_cls, exact.residual_cls, atol=1e-5)
@@ -344,10 +353,10 @@ def test_bad_inputs(tiny):
 def test_text_embeddings_are_cached(tiny):
     engine = fvg.VideoGEM(tiny.backbone)
     engine.ground(random_frame(1), "crack eggs")
-    cached = dict(engine._text_cache)
+    cached = {k: engine.text_cache[k] for k in ("A photo of a person crack eggs.",)}
     assert "A photo of a person crack eggs." in cached
     engine.ground(random_frame(2), "crack eggs")
-    assert all(engine._text_cache[k] is v for k, v in cached.items())
+    assert all(engine.text_cache[k] is v for k, v in cached.items())
 
 
 # ------------------------------------------------------------------------- a known answer
@@ -427,3 +436,125 @@ def test_other_errors_are_not_retried(tiny):
 
     with pytest.raises(RuntimeError, match="shape mismatch"):
         Broken(tiny.backbone, batch_size=4).ground_batch([random_frame(0)] * 3, "crack eggs")
+
+
+# ---------------------------------------------------------------------------------- defaults
+def test_defaults_are_the_fused_pathway_in_fp32_on_every_device(tiny):
+    options = fvg.GroundingOptions()
+    assert options.exact is False and options.precision == "fp32"
+    assert fvg.GroundingOptions(precision=None).precision == "fp32"
+    assert tiny.options.exact is False and tiny.options.precision == "fp32"
+    engine = fvg.VideoGEM(tiny.backbone, device="cpu")
+    engine.device = torch.device("cuda")  # what the engine would autocast to on a GPU (nothing runs)
+    assert isinstance(engine.autocast(), contextlib.nullcontext)
+    half = fvg.VideoGEM(tiny.backbone, device="cpu", precision="bf16")
+    assert half.autocast().fast_dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        fvg.GroundingOptions(precision="fp8")
+
+
+def test_exact_pathway_stays_available(tiny):
+    frame = random_frame(11)
+    fused = tiny.ground(frame, "crack eggs")
+    exact = fvg.VideoGEM(tiny.backbone, exact=True).ground(frame, "crack eggs")
+    for name in fused.components:
+        np.testing.assert_allclose(fused.components[name].similarity, exact.components[name].similarity, atol=1e-5)
+
+
+# ------------------------------------------------------------------------- no hidden state
+def test_random_weights_leave_the_global_generator_alone():
+    state = torch.get_rng_state()
+    a = fvg.VideoGEM.from_config("test-vit-tiny", seed=3, device="cpu")
+    b = fvg.build_backbone("test-viclip-tiny", pretrained=False, seed=3)
+    assert torch.equal(torch.get_rng_state(), state)
+    again = fvg.VideoGEM.from_config("test-vit-tiny", seed=3, device="cpu")
+    other = fvg.VideoGEM.from_config("test-vit-tiny", seed=4, device="cpu")
+    for (name, p), q, r in zip(a.backbone.named_parameters(), again.backbone.parameters(), other.backbone.parameters()):
+        assert torch.equal(p, q), name
+        if p.numel() > 1 and name.endswith(("weight", "proj", "embedding")) and "ln" not in name:
+            assert not torch.equal(p, r), name
+    assert not any(p.requires_grad for p in b.parameters()) and not b.training
+
+
+def test_the_callers_model_is_left_as_it_was():
+    from open_clip.model import CLIP
+
+    model = CLIP(**fvg.get_backbone_spec("test-vit-tiny").model_config).eval()
+    model.visual.ln_post.requires_grad_(False)  # a mix of flags, as a fine-tuning setup would have
+    flags = {name: p.requires_grad for name, p in model.named_parameters()}
+    state = {name: p.detach().clone() for name, p in model.named_parameters()}
+    engine = fvg.VideoGEM.from_open_clip(model, open_clip.get_tokenizer("ViT-B-16"), image_size=64)
+    engine.ground(random_frame(12), "crack eggs")
+    engine.embed_frames([random_frame(13)])
+    assert {name: p.requires_grad for name, p in model.named_parameters()} == flags
+    assert not any(m.training for m in model.modules())
+    assert all(torch.equal(p, state[name]) for name, p in model.named_parameters())
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_a_model_in_training_mode_is_refused_not_switched():
+    from open_clip.model import CLIP
+
+    model = CLIP(**fvg.get_backbone_spec("test-vit-tiny").model_config)  # nn.Module starts in training mode
+    with pytest.raises(ValueError, match=r"training mode.*model\.eval\(\)"):
+        fvg.VideoGEM.from_open_clip(model, open_clip.get_tokenizer("ViT-B-16"), image_size=64)
+    assert model.training and all(m.training for m in model.modules())
+
+
+def test_no_preprocessing_threads_outlive_a_call(tiny):
+    def preprocessing_threads():
+        return [t for t in threading.enumerate() if t.name.startswith("videogem-preprocess")]
+
+    engine = fvg.VideoGEM(tiny.backbone, batch_size=2)
+    engine.ground_batch([random_frame(s) for s in range(5)], "crack eggs")
+    engine.embed_frames([random_frame(s) for s in range(5)])
+    assert preprocessing_threads() == []
+
+
+def test_text_cache_is_bounded_and_keeps_the_recent_texts(tiny):
+    engine = fvg.VideoGEM(tiny.backbone, text_cache_size=3)
+    texts = [f"a photo of thing {i}" for i in range(5)]
+    first = engine.encode_prompts(texts)
+    assert len(engine.text_cache) == 3
+    assert [t in engine.text_cache for t in texts] == [False, False, True, True, True]
+    again = fvg.VideoGEM(tiny.backbone).encode_prompts(texts)
+    assert torch.allclose(first, again)
+    engine.encode_prompts([texts[0]])
+    assert texts[0] in engine.text_cache and texts[2] not in engine.text_cache
+
+
+# ------------------------------------------------------------------------------ weights offline
+def test_unreachable_hub_fails_fast_with_what_to_pass_instead(tmp_path):
+    """With HF_HUB_OFFLINE, and with a hub address nothing listens on, the pretrained backbones fail
+    at once with one message naming the alternatives (no download retries)."""
+    script = textwrap.dedent("""
+        import json, os
+        import fiftyone_videogem as fvg
+
+        results = {}
+        for case, env in (("offline", {"HF_HUB_OFFLINE": "1"}),
+                          ("unreachable", {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"})):
+            os.environ.update(env)
+            for name in ("clip-vit-b-16", "viclip-b-16"):
+                try:
+                    fvg.VideoGEM.from_pretrained(name, device="cpu")
+                    results[f"{case} {name}"] = None
+                except Exception as error:
+                    results[f"{case} {name}"] = [type(error).__name__, str(error)]
+        print(json.dumps(results))
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env["HF_HOME"] = str(tmp_path / "hf")  # an empty cache: nothing downloaded before
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(results) == 4
+    for case, outcome in results.items():
+        assert outcome is not None, case
+        kind, message = outcome
+        assert kind == "WeightsUnavailableError", (case, message)
+        for hint in ("checkpoint='/path/to/", "--checkpoint PATH", "--random-weights"):
+            assert hint in message, (case, message)
+        assert ("HF_HUB_OFFLINE" in message) == case.startswith("offline"), (case, message)
+        assert ("127.0.0.1:9" in message) == case.startswith("unreachable"), (case, message)
+    assert "thrown while requesting" not in done.stderr  # the hub client never started retrying

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import fiftyone_videogem as fvg
-from fiftyone_videogem.engine.gem import gem_forward
+from fiftyone_videogem.engine.gem import GemOptions, gem_forward
 from fiftyone_videogem.engine.weighting import WeightingOptions, dense_features, layer_weights
 
 T, G, P, SIZE = 8, 4, 8, 32
@@ -32,8 +32,10 @@ def test_registry_and_info(engine):
 def test_original_pathway_equals_video_embedding(engine):
     pixels = torch.stack([engine.preprocess(clip(s)) for s in range(2)])
     with torch.no_grad():
-        got = gem_forward(engine.backbone, pixels).embedding
-        assert torch.equal(got, engine.backbone.video_embedding(pixels))
+        exact = gem_forward(engine.backbone, pixels, GemOptions(exact=True)).embedding
+        assert torch.equal(exact, engine.backbone.video_embedding(pixels))
+        fused = gem_forward(engine.backbone, pixels).embedding  # the default pathway
+        assert torch.allclose(fused, exact, atol=1e-5)
 
 
 def local_engine():
@@ -53,7 +55,7 @@ def local_engine():
             block.mlp.c_proj.bias.zero_()
         b.proj.zero_()
         b.proj[0, 0] = 1.0
-    e._text_cache.clear()
+    e.text_cache.clear()
     return e
 
 
@@ -89,7 +91,7 @@ def test_target_frame_is_index_4():
     text[0] = 1.0
     for prompt in ("A photo of a person crack eggs.", "A photo of a person crack something.",
                    "A photo of a person using eggs."):
-        e._text_cache[prompt] = text
+        e.text_cache[prompt] = text
     # every other frame has its bright patch elsewhere; only frame 4 has it at (1, 2)
     spots = [(t, 3, 0) for t in range(T) if t != 4] + [(4, 1, 2)]
     r = e.ground(list(bright_patch_clip(spots)), "crack eggs")

@@ -18,104 +18,28 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from .backbones.base import Backbone
-from .gem import GemOptions, VisionFeatures, gem_forward, l2_normalize
-from .heatmaps import (
-    argmax_points,
-    merge_heatmaps,
-    merge_points,
-    min_max_normalize,
-    normalize_merge_mode,
-    upsample,
-)
-from .prompts import PARSERS, ActionPrompt, parse_prompt
-from .weighting import WeightingOptions, dense_features, dynamic_weights, layer_weights
+from .gem import VisionFeatures, gem_forward, l2_normalize
+from .heatmaps import argmax_points, merge_heatmaps, merge_points, min_max_normalize, upsample
+from .options import COMPONENTS, PRECISIONS, GroundingOptions
+from .prompts import ActionPrompt, parse_prompt
+from .weighting import dense_features, dynamic_weights, layer_weights
 
 logger = logging.getLogger(__name__)
 
-COMPONENTS = ("verb", "object", "action")
-PRECISIONS = ("fp32", "fp16", "bf16")
+__all__ = ["COMPONENTS", "PRECISIONS", "ComponentResult", "GroundingOptions", "GroundingResult",
+           "TextEmbeddingCache", "VideoGEM", "default_device"]
 
-
-@dataclass(frozen=True)
-class GroundingOptions:
-    """Every option of the engine, with METHOD.md's defaults.
-
-    Args:
-        weighting: layer weighting, ``"none"`` | ``"static"`` | ``"dynamic"`` | ``"static+dynamic"``
-            ("static+dynamic")
-        static_weights: K+1 static weights ((0.3, 0.4, 0.5, 0.6, 0.7, 0.9, 0.9, 0.9))
-        dynamic_layers: D (3)
-        dynamic_temperature: tau_d (20)
-        depth: K, blocks with a self-self pathway (7)
-        iterations: J, self-self iterations (1)
-        temperature: fixed self-self logit multiplier, or None for the adaptive one (None)
-        exact: original pathway bit-identical to the model's own forward on the CPU (True); False
-            trades that for a few percent of speed (see :class:`~fiftyone_videogem.engine.gem.GemOptions`)
-        decomposition: ground verb, object and action prompts and merge them (True)
-        single_prompt: the prompt used when ``decomposition`` is False: ``"action"``, ``"verb"`` or
-            ``"object"`` ("action")
-        merge: ``"point_average"`` | ``"heatmap_average"`` | ``"heatmap_product"`` ("point_average")
-        merge_weights: weights of the (verb, object, action) components ((0.2, 0.2, 0.6))
-        prompt_parser: how text prompts are split, one of ``PARSERS`` ("auto")
-        batch_size: frames (or clips) per vision pass (16)
-        precision: ``"fp32"``, ``"fp16"`` or ``"bf16"``; None picks fp16 autocast on CUDA and fp32
-            elsewhere (None)
-        return_heatmaps: keep full-resolution heatmaps in the results (True)
-    """
-
-    weighting: str = "static+dynamic"
-    static_weights: tuple[float, ...] = WeightingOptions().static_weights
-    dynamic_layers: int = 3
-    dynamic_temperature: float = 20.0
-    depth: int = 7
-    iterations: int = 1
-    temperature: float | None = None
-    exact: bool = True
-    decomposition: bool = True
-    single_prompt: str = "action"
-    merge: str = "point_average"
-    merge_weights: tuple[float, float, float] = (0.2, 0.2, 0.6)
-    prompt_parser: str = "auto"
-    batch_size: int = 16
-    precision: str | None = None
-    return_heatmaps: bool = True
-
-    def __post_init__(self):
-        object.__setattr__(self, "merge", normalize_merge_mode(self.merge))
-        object.__setattr__(self, "static_weights", tuple(float(w) for w in self.static_weights))
-        object.__setattr__(self, "merge_weights", tuple(float(w) for w in self.merge_weights))
-        self.weighting_options()  # validates the mode
-        if self.single_prompt not in COMPONENTS:
-            raise ValueError(f"single_prompt must be one of {COMPONENTS}, got {self.single_prompt!r}")
-        if len(self.merge_weights) != 3:
-            raise ValueError("merge_weights are three numbers: (verb, object, action)")
-        if self.prompt_parser not in PARSERS:
-            raise ValueError(f"prompt_parser must be one of {PARSERS}, got {self.prompt_parser!r}")
-        if self.precision is not None and self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS} or None, got {self.precision!r}")
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-
-    def weighting_options(self) -> WeightingOptions:
-        return WeightingOptions(
-            mode=self.weighting, static_weights=self.static_weights,
-            dynamic_layers=self.dynamic_layers, dynamic_temperature=self.dynamic_temperature,
-        )
-
-    def gem_options(self) -> GemOptions:
-        return GemOptions(depth=self.depth, iterations=self.iterations, temperature=self.temperature,
-                          exact=self.exact)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+TEXT_CACHE_SIZE = 4096
+PREPROCESS_THREADS = 8
 
 
 @dataclass
@@ -185,34 +109,103 @@ def _is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
 
 
+def default_device() -> str:
+    """``"cuda"`` when a GPU is available, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _parameter_device(module: torch.nn.Module) -> torch.device:
+    parameter = next(module.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _check_inference_mode(backbone: Backbone) -> None:
+    training = [name or type(backbone).__name__ for name, m in backbone.named_modules() if m.training]
+    if training:
+        shown = ", ".join(training[:3]) + (f" and {len(training) - 3} more" if len(training) > 3 else "")
+        raise ValueError(
+            f"the model is in training mode ({shown}), where dropout and drop-path change its output; "
+            "call model.eval() before handing it to VideoGEM (VideoGEM does not change your model's mode)"
+        )
+
+
+class TextEmbeddingCache:
+    """A bounded, least-recently-used cache of text embeddings, keyed by the text.
+
+    Args:
+        max_size: texts kept at most (4096)
+    """
+
+    def __init__(self, max_size: int = TEXT_CACHE_SIZE):
+        if max_size < 1:
+            raise ValueError("the text cache must hold at least one text")
+        self.max_size = max_size
+        self._entries: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, text: str) -> bool:
+        return text in self._entries
+
+    def __getitem__(self, text: str) -> torch.Tensor:
+        self._entries.move_to_end(text)
+        return self._entries[text]
+
+    def __setitem__(self, text: str, embedding: torch.Tensor) -> None:
+        self._entries[text] = embedding
+        self._entries.move_to_end(text)
+        while len(self._entries) > self.max_size:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class VideoGEM:
     """The VideoGEM engine over a :class:`~fiftyone_videogem.engine.backbones.base.Backbone`.
 
+    The engine runs the model under ``torch.no_grad()`` and never changes it: a model handed in
+    (:meth:`from_open_clip`, or a backbone built elsewhere) must already be in eval mode, else a
+    ``ValueError`` says to call ``model.eval()``; its ``requires_grad`` flags are left as they are.
+    Backbones the engine builds itself (:meth:`from_pretrained`, :meth:`from_config`) are built in
+    eval mode with frozen parameters.
+
     Args:
-        backbone: the vision-language backbone
-        device: torch device (default: CUDA when available, else CPU)
+        backbone: the vision-language backbone (in eval mode)
+        device: where the model runs (None: where the backbone's parameters already are); a backbone
+            elsewhere is moved there
+        text_cache_size: text embeddings kept (4096)
         **options: fields of :class:`GroundingOptions`
     """
 
-    def __init__(self, backbone: Backbone, device: str | torch.device | None = None, **options: Any):
+    def __init__(self, backbone: Backbone, device: str | torch.device | None = None, *,
+                 text_cache_size: int = TEXT_CACHE_SIZE, **options: Any):
         self.options = GroundingOptions(**options)
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
-        self.backbone = backbone.eval().to(self.device)
-        for p in self.backbone.parameters():
-            p.requires_grad_(False)
+        _check_inference_mode(backbone)
         self.options.weighting_options().validate(self.options.depth)
         if self.options.depth > backbone.depth:
             raise ValueError(f"depth K={self.options.depth} exceeds the backbone's {backbone.depth} blocks")
-        self._text_cache: dict[str, torch.Tensor] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self.device = torch.device(device) if device is not None else _parameter_device(backbone)
+        if _parameter_device(backbone) != self.device:
+            backbone = backbone.to(self.device)
+        self.backbone = backbone
+        self.text_cache = TextEmbeddingCache(text_cache_size)
 
     # ------------------------------------------------------------------------------ builders
     @classmethod
     def from_open_clip(cls, model, tokenizer, image_size: int | tuple[int, int] = 448,
                        device=None, name: str = "open_clip", **options) -> "VideoGEM":
-        """Wrap an open_clip CLIP model you built."""
+        """Wrap an open_clip CLIP model you built (in eval mode; it is not changed).
+
+        Args:
+            model: an open_clip ``CLIP`` with a ViT vision tower, in eval mode
+            tokenizer: its tokenizer (``open_clip.get_tokenizer(arch)``)
+            image_size: grounding input size (448)
+            device: where it runs (None: where its parameters are)
+            name: a name for run records ("open_clip")
+            **options: fields of :class:`GroundingOptions`
+        """
         from .backbones.open_clip import OpenClipBackbone
 
         return cls(OpenClipBackbone(model, tokenizer, image_size=image_size, name=name), device=device, **options)
@@ -220,20 +213,42 @@ class VideoGEM:
     @classmethod
     def from_pretrained(cls, name: str, checkpoint: str | None = None, device=None,
                         image_size: int | None = None, **options) -> "VideoGEM":
-        """A registered backbone with its pretrained weights (or a local ``checkpoint`` file)."""
+        """A registered backbone with its pretrained weights (or a local ``checkpoint`` file).
+
+        Without a checkpoint, weights missing from the hub cache are downloaded; when the hub cannot
+        be reached the error comes within seconds and says what to pass instead.
+
+        Args:
+            name: registry name (:func:`~fiftyone_videogem.engine.backbones.registry.list_backbones`)
+            checkpoint: local weights file (None: download)
+            device: torch device (None: CUDA when available, else CPU)
+            image_size: grounding input size (None: the registry's)
+            **options: fields of :class:`GroundingOptions`
+        """
         from .backbones.registry import build_backbone
 
         backbone = build_backbone(name, checkpoint=checkpoint, pretrained=True, image_size=image_size)
-        return cls(backbone, device=device, **options)
+        return cls(backbone, device=device or default_device(), **options)
 
     @classmethod
     def from_config(cls, name: str, seed: int = 0, device=None, image_size: int | None = None,
                     **options) -> "VideoGEM":
-        """A registered backbone's architecture with random weights (tests, offline smoke runs)."""
+        """A registered backbone's architecture with random weights (tests, offline smoke runs).
+
+        The weights come from a local generator seeded with ``seed``; torch's global random state
+        is not touched.
+
+        Args:
+            name: registry name
+            seed: seed of the random weights (0)
+            device: torch device (None: CUDA when available, else CPU)
+            image_size: grounding input size (None: the registry's)
+            **options: fields of :class:`GroundingOptions`
+        """
         from .backbones.registry import build_backbone
 
         backbone = build_backbone(name, pretrained=False, image_size=image_size, seed=seed)
-        return cls(backbone, device=device, **options)
+        return cls(backbone, device=device or default_device(), **options)
 
     # ---------------------------------------------------------------------------- properties
     @property
@@ -246,17 +261,39 @@ class VideoGEM:
         return dict(backbone=info.name, license=info.license, image_size=list(info.image_size),
                     num_frames=info.num_frames, target_frame=info.target_frame, **self.options.to_dict())
 
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The autocast context of ``options.precision`` (nothing for fp32, the default)."""
+        precision = self.options.precision
+        if precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
     # ---------------------------------------------------------------------------------- text
     def encode_prompts(self, texts: Sequence[str]) -> torch.Tensor:
-        """Normalised text embeddings ``[P, E]`` (float32), cached per string."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._text_cache))
+        """Normalised text embeddings ``[P, E]`` (float32, on the device), cached per string."""
+        texts = list(texts)
+        found = {t: self.text_cache[t] for t in dict.fromkeys(texts) if t in self.text_cache}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
             tokens = self.backbone.tokenize(missing).to(self.device)
-            with torch.no_grad(), self._autocast():
+            with torch.no_grad(), self.autocast():
                 embeddings = l2_normalize(self.backbone.encode_text(tokens).float())
-            for text, emb in zip(missing, embeddings):
-                self._text_cache[text] = emb
-        return torch.stack([self._text_cache[t] for t in texts])
+            for text, embedding in zip(missing, embeddings):
+                found[text] = embedding
+                self.text_cache[text] = embedding
+        if not texts:
+            return torch.zeros(0, self.backbone.proj.shape[-1], device=self.device)
+        return torch.stack([found[t] for t in texts])
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised text embeddings of free-text queries: float32 ``[Q, E]``, cached per string.
+
+        The texts are encoded verbatim (no template), like the prompts of :meth:`ground`.
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        return self.encode_prompts(texts).cpu().numpy()
 
     def parse(self, prompt: str | ActionPrompt) -> ActionPrompt:
         return parse_prompt(prompt, self.options.prompt_parser)
@@ -282,27 +319,44 @@ class VideoGEM:
             )
         return frames
 
-    def preprocess(self, frame) -> torch.Tensor:
-        """Model pixels of one item on the CPU (``[3,H,W]`` or ``[T,3,H,W]``)."""
-        return self.backbone.preprocess(self._as_item(frame))
+    def preprocess(self, frame, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """Model pixels of one item on the CPU (``[3,H,W]`` or ``[T,3,H,W]``), at ``size`` (None: the
+        grounding input size)."""
+        return self.backbone.preprocess(self._as_item(frame), size)
 
-    def _preprocess_many(self, frames: Sequence) -> torch.Tensor:
-        """Preprocess several items; image resizing releases the GIL, so threads run it in parallel."""
-        if len(frames) == 1:
-            return self.preprocess(frames[0])[None]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1),
-                                            thread_name_prefix="videogem-preprocess")
-        return torch.stack(list(self._pool.map(self.preprocess, frames)))
+    def _batches(self, items: Sequence, run: Callable[[Sequence, ThreadPoolExecutor | None], list]) -> list:
+        """``run`` over batches of ``items``, halving the batch on out-of-memory errors.
 
-    def _autocast(self):
-        precision = self.options.precision
-        if precision is None:
-            precision = "fp16" if self.device.type == "cuda" else "fp32"
-        if precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.float16 if precision == "fp16" else torch.bfloat16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+        Preprocessing threads (image resizing releases the GIL) live for this call only.
+        """
+        results: list = []
+        start, batch = 0, self.options.batch_size
+        threads = min(PREPROCESS_THREADS, os.cpu_count() or 1, len(items))
+        pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="videogem-preprocess") if threads > 1 else None
+        try:
+            while start < len(items):
+                chunk = items[start:start + batch]
+                try:
+                    results.extend(run(chunk, pool))
+                except RuntimeError as e:
+                    if not _is_out_of_memory(e) or batch == 1:
+                        raise
+                    batch = max(1, batch // 2)
+                    if self.device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    logger.warning("out of memory on %s; retrying with batches of %d", self.device, batch)
+                    continue
+                start += len(chunk)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+        return results
+
+    def _preprocess_many(self, items: Sequence, pool: ThreadPoolExecutor | None,
+                         size: tuple[int, int] | None = None) -> torch.Tensor:
+        if pool is None or len(items) == 1:
+            return torch.stack([self.preprocess(item, size) for item in items])
+        return torch.stack(list(pool.map(lambda item: self.preprocess(item, size), items)))
 
     # ------------------------------------------------------------------------------ grounding
     def ground(self, frame, prompt: str | ActionPrompt) -> GroundingResult:
@@ -317,34 +371,54 @@ class VideoGEM:
         prompts = list(prompts)
         if len(prompts) != len(frames):
             raise ValueError(f"got {len(frames)} frames but {len(prompts)} prompts")
-        parsed = [self.parse(p) for p in prompts]
-        results: list[GroundingResult] = []
-        start, batch = 0, self.options.batch_size
-        while start < len(frames):
-            chunk = slice(start, start + batch)
-            try:
-                pixels = self._preprocess_many(frames[chunk])
-                results.extend(self.ground_pixels(pixels, parsed[chunk]))
-            except RuntimeError as e:
-                if not _is_out_of_memory(e) or batch == 1:
-                    raise
-                batch = max(1, batch // 2)
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                logger.warning("out of memory on %s; retrying with batches of %d", self.device, batch)
-                continue
-            start += len(frames[chunk])
-        return results
+        items = list(zip(frames, (self.parse(p) for p in prompts)))
+
+        def run(chunk, pool):
+            pixels = self._preprocess_many([frame for frame, _ in chunk], pool)
+            return self.ground_pixels(pixels, [prompt for _, prompt in chunk])
+
+        return self._batches(items, run)
 
     def ground_pixels(self, pixels: torch.Tensor, prompts: Sequence[ActionPrompt]) -> list[GroundingResult]:
         """Ground preprocessed pixels (``[B,3,H,W]`` or ``[B,T,3,H,W]``), one prompt each."""
         with torch.no_grad():
-            with self._autocast():
+            with self.autocast():
                 features = gem_forward(self.backbone, pixels.to(self.device, non_blocking=True),
                                        self.options.gem_options())
             features = VisionFeatures(*(t.float() for t in (features.stack, features.final_cls,
                                                             features.residual_cls, features.embedding)))
             return self._heads(features, prompts)
+
+    # ---------------------------------------------------------------------- global embeddings
+    def embed_frames(self, frames: Sequence) -> np.ndarray:
+        """L2-normalised global embeddings of frames (or clips), one per item: float32 ``[N, E]``.
+
+        The model's own embedding (CLS token, ``ln_post``, ``proj``) with no GEM pathway, at the
+        backbone's native resolution (224 for ViT-B/16, whatever the grounding size), so a temporal
+        scan pays for a plain image encoding. Frames are squashed to that size like the grounding
+        input (no centre crop). For video backbones each item is the window of ``num_frames``
+        frames around a sampled frame (a single frame is repeated, as in :meth:`ground`), and the
+        result is the clip embedding. Batched by ``options.batch_size``, smaller on out-of-memory.
+
+        Args:
+            frames: HxWx3 uint8 RGB frames (image backbones) or windows of T frames (video backbones)
+        """
+        size = self.backbone.native_size
+
+        def run(chunk, pool):
+            return list(self.embed_pixels(self._preprocess_many(chunk, pool, size)).cpu().numpy())
+
+        embeddings = self._batches(list(frames), run)
+        if not embeddings:
+            return np.zeros((0, self.backbone.proj.shape[-1]), np.float32)
+        return np.stack(embeddings)
+
+    def embed_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """L2-normalised global embeddings ``[B, E]`` (float32) of preprocessed pixels at the native size
+        (``[B,3,H,W]`` or ``[B,T,3,H,W]``)."""
+        with torch.no_grad(), self.autocast():
+            embedding = self.backbone.global_embedding(pixels.to(self.device, non_blocking=True))
+        return l2_normalize(embedding.float())
 
     def _select_prompts(self, prompt: ActionPrompt, embedding: torch.Tensor) -> dict[str, tuple[str, float]]:
         """The prompt text of each grounded component, and its global score."""

@@ -68,12 +68,29 @@ class Backbone(nn.Module):
         """Reshape per-patch values ``[..., N - 1]`` (CLS dropped) to ``[..., T, G_h, G_w]``."""
         raise NotImplementedError
 
-    def preprocess(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
+    def preprocess(self, frames: Sequence[np.ndarray], size: tuple[int, int] | None = None) -> torch.Tensor:
         """Turn one input item (``num_frames`` HxWx3 uint8 RGB arrays) into model pixels.
+
+        Args:
+            frames: the item's frames
+            size: ``(height, width)`` to squash the frames to (None: ``info.image_size``)
 
         Returns ``[3, H, W]`` for image backbones and ``[T, 3, H, W]`` for video backbones, on the CPU.
         """
         raise NotImplementedError
+
+    @property
+    def native_size(self) -> tuple[int, int]:
+        """``(height, width)`` the model was trained at: the grid of its positional table times the patch."""
+        raise NotImplementedError
+
+    def global_embedding(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The model's own image (or clip) embedding ``[B, E]``, not normalised: every block as it is,
+        then ``ln_post`` of the CLS token and ``proj``."""
+        x = self.embed(pixels)
+        for block in self.blocks:
+            x = block(x)
+        return self.ln_post(x[:, 0]) @ self.proj
 
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
         """Token ids for ``texts``: ``[P, context_length]``."""

@@ -50,7 +50,8 @@ class OpenClipBackbone(Backbone):
         super().__init__()
         visual = getattr(model, "visual", None)
         _check_supported(visual)
-        self.model = model.eval()
+        self.training = False  # this wrapper only; the model's own mode is left as it is
+        self.model = model
         self.visual = visual
         self.tokenizer = tokenizer
         if isinstance(image_size, int):
@@ -72,14 +73,22 @@ class OpenClipBackbone(Backbone):
         self._pos_cache: dict[tuple, torch.Tensor] = {}
 
     # ----------------------------------------------------------------------------------- vision
+    @property
+    def native_size(self) -> tuple[int, int]:
+        side = int(round((self.visual.positional_embedding.shape[0] - 1) ** 0.5))
+        return side * self.info.patch_size, side * self.info.patch_size
+
     def positional_embedding(self, grid: tuple[int, int]) -> torch.Tensor:
+        """The positional table for a ``grid`` of patches (resampled once per grid and kept)."""
         pos = self.visual.positional_embedding
         key = (tuple(grid), pos.device, pos.dtype, pos.data_ptr())
         table = self._pos_cache.get(key)
         if table is None:
             with torch.no_grad():
                 table = resample_positional_embedding(pos, grid)
-            self._pos_cache = {key: table}
+            if len(self._pos_cache) >= 4:  # a few grids at most (grounding and native size)
+                self._pos_cache.pop(next(iter(self._pos_cache)))
+            self._pos_cache[key] = table
         return table
 
     def embed(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -97,11 +106,13 @@ class OpenClipBackbone(Backbone):
         gh, gw = self.info.grid_size
         return values.reshape(*values.shape[:-1], 1, gh, gw)
 
-    def preprocess(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
+    def preprocess(self, frames: Sequence[np.ndarray], size: tuple[int, int] | None = None) -> torch.Tensor:
+        """One frame -> ``[3, H, W]``: PIL bicubic squash to ``size`` (the input size), /255, OpenAI
+        normalisation (METHOD.md 2)."""
         if len(frames) != 1:
             raise ValueError(f"{self.info.name} takes one frame per item, got {len(frames)}")
         frame = as_rgb_uint8(frames[0])
-        h, w = self.info.image_size
+        h, w = size or self.info.image_size
         image = Image.fromarray(frame).resize((w, h), Image.BICUBIC)
         pixels = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1).div_(255.0)
         return (pixels - self.mean) / self.std  # [3, H, W]

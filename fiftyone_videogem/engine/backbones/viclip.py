@@ -318,10 +318,14 @@ class ViCLIPBackbone(Backbone):
         frames = count // (grid_h * grid_w)
         return values.reshape(*values.shape[:-1], grid_h, grid_w, frames).movedim(-1, -3)
 
-    def preprocess(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
+    @property
+    def native_size(self) -> tuple[int, int]:
+        return self.config.image_size, self.config.image_size
+
+    def preprocess(self, frames: Sequence[np.ndarray], size: tuple[int, int] | None = None) -> torch.Tensor:
         """``T`` HxWx3 uint8 RGB frames -> ``[T, 3, S, S]`` float32 pixels (METHOD.md 2).
 
-        Each frame is squashed to ``S x S`` with ``cv2.resize(..., INTER_LINEAR)``, divided by 255 and
+        Each frame is squashed to ``S x S`` (or ``size``) with ``cv2.resize(..., INTER_LINEAR)``, divided by 255 and
         normalised with the ImageNet mean and std, like InternVid's ``frames2tensor``.
         """
         import cv2
@@ -332,7 +336,7 @@ class ViCLIPBackbone(Backbone):
                 f"ViCLIP takes exactly {count} frames per clip, got {len(frames)}; "
                 f"repeat the frame {count} times to ground a single image"
             )
-        height, width = self.info.image_size
+        height, width = size or self.info.image_size
         mean = np.asarray(IMAGENET_MEAN, dtype=np.float64)
         std = np.asarray(IMAGENET_STD, dtype=np.float64)
         out = np.empty((count, 3, height, width), dtype=np.float32)
@@ -344,10 +348,7 @@ class ViCLIPBackbone(Backbone):
 
     def video_embedding(self, pixels: torch.Tensor) -> torch.Tensor:
         """The model's own video embedding ``[B, E]`` (not normalised): ``ln_post(CLS) @ proj``."""
-        x = self.embed(pixels)
-        for block in self.blocks:
-            x = block(x)
-        return self.ln_post(x[:, 0]) @ self.proj
+        return self.global_embedding(pixels)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.video_embedding(pixels)
