@@ -155,7 +155,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     decomposition = not args.no_decomposition
     engine_options = dict(weighting=args.weighting, decomposition=decomposition, merge=args.merge,
                           single_prompt=args.single_prompt, prompt_parser=bench.prompt_parser,
-                          batch_size=args.batch_size, precision=args.precision or "fp32", exact=not args.fast)
+                          batch_size=args.batch_size, precision=args.precision or "fp32", exact=args.exact)
     model_options = dict(context_stride=bench.stride_seconds or 0.25, context_stride_frames=bench.stride_frames)
     if args.image_mode:
         model_options["image_mode"] = True
