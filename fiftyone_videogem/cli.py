@@ -17,19 +17,23 @@ logger = logging.getLogger(__name__)
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backbone", default="clip-vit-b-16", help="registry name (see `backbones`)")
-    parser.add_argument("--checkpoint", default=None, help="local weights file instead of the download")
+    parser.add_argument("--backbone", default="clip-vit-b-16",
+                        help="backbone name, as listed by the backbones command (default: clip-vit-b-16)")
+    parser.add_argument("--checkpoint", default=None, metavar="PATH", help="local weights file instead of the download")
     parser.add_argument("--random-weights", action="store_true",
                         help="random weights of the backbone's architecture (offline smoke runs; meaningless output)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     parser.add_argument("--weighting", default="static+dynamic",
-                        choices=["none", "static", "dynamic", "static+dynamic"])
+                        choices=["none", "static", "dynamic", "static+dynamic"],
+                        help="layer weighting of the self-self attention (default: static+dynamic)")
     parser.add_argument("--no-decomposition", action="store_true", help="ground the action prompt only")
     parser.add_argument("--merge", default="point_average",
-                        choices=["point_average", "heatmap_average", "heatmap_product"])
+                        choices=["point_average", "heatmap_average", "heatmap_product"],
+                        help="how the verb, object and action results combine (default: point_average)")
     parser.add_argument("--parser", default="auto", dest="prompt_parser",
-                        choices=["auto", "verb_object", "camel_case", "sentence", "none"])
-    parser.add_argument("--batch-size", type=int, default=16)
+                        choices=["auto", "verb_object", "camel_case", "sentence", "none"],
+                        help="how an action is split into verb and object (default: auto)")
+    parser.add_argument("--batch-size", type=int, default=16, help="frames per forward pass (default: 16)")
     parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "bf16"])
     parser.add_argument("--fast", action="store_true",
                         help="fused attention in the original pathway (a few %% faster; not bit-identical)")
@@ -102,8 +106,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m fiftyone_videogem", description=__doc__.split("\n\n")[0])
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser = argparse.ArgumentParser(prog="python -m fiftyone_videogem",
+                                     description="VideoGEM: training-free spatial action grounding in videos.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, and tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("backbones", help="list the registered backbones")
@@ -119,14 +124,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_options(p)
     p.set_defaults(func=cmd_ground)
 
-    p = sub.add_parser("demo", help="run VideoGEM on a video dataset and open the FiftyOne App")
-    p.add_argument("--videos", default=None, help="a folder of videos (default: a small generated dataset)")
-    p.add_argument("--prompt", default=None, help="the action to ground in every video of --videos")
-    p.add_argument("--dataset", default="videogem-demo", help="FiftyOne dataset name")
-    p.add_argument("--every", type=int, default=None, help="process every N-th frame (default: GT frames, or 1 fps)")
-    p.add_argument("--no-app", action="store_true", help="do not open the App")
-    p.add_argument("--port", type=int, default=5151)
-    p.add_argument("--overwrite", action="store_true")
+    p = sub.add_parser(
+        "demo", help="run VideoGEM on a video dataset and open the FiftyOne App",
+        description="Build a small video dataset (generated scenes with known boxes, or --videos with --prompt), "
+                    "ground its actions with VideoGEM, score the points with the pointing game and open the "
+                    "FiftyOne App, with the VideoGEM operators and triage panel, on the result. A dataset of the "
+                    "same name made by an earlier demo run with the same settings is reused; a dataset the demo "
+                    "did not create is never reused, replaced or deleted.")
+    p.add_argument("--videos", default=None, metavar="DIR",
+                   help="a folder of videos (default: four generated scenes with ground-truth boxes)")
+    p.add_argument("--prompt", default=None, metavar="TEXT", help="the action to ground in every video of --videos")
+    p.add_argument("--dataset", default="videogem-demo", metavar="NAME",
+                   help="name of the FiftyOne dataset to build (default: videogem-demo)")
+    p.add_argument("--every", type=int, default=None, metavar="N",
+                   help="ground every N-th frame (default: the ground-truth frames, or one frame per second)")
+    p.add_argument("--no-app", action="store_true", help="build and ground the dataset, but do not open the App")
+    p.add_argument("--remote", action="store_true",
+                   help="serve the App without opening a browser tab (open the printed URL yourself)")
+    p.add_argument("--port", type=int, default=5151, help="port of the App (default: 5151)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="rebuild the dataset if an earlier demo run made it (a dataset the demo did not "
+                        "create is never replaced)")
     _add_engine_options(p)
     p.set_defaults(func=cmd_demo)
 
@@ -151,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("fiftyone_videogem").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    for name in ("fiftyone", "eta"):  # FiftyOne prints these through its own handlers: print them once
+        logging.getLogger(name).propagate = False
     try:
         return args.func(args) or 0
     except (ValueError, RuntimeError, FileNotFoundError) as e:
