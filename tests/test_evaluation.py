@@ -10,11 +10,13 @@ from fiftyone import ViewField as F
 
 from fiftyone_videogem.evaluation import (
     ComparisonResults,
+    EvaluatedFrame,
     PointingGameEvaluation,
     PointingGameEvaluationConfig,
     PointingGameResults,
     compare_pointing_games,
     evaluate_pointing_game,
+    box_problem,
     save_triage_views,
     score_point,
     triage_view_names,
@@ -134,6 +136,36 @@ def test_invalid_choices_are_rejected():
         score_point((0.5, 0.5), [BOX], protocol="coco")
 
 
+@pytest.mark.parametrize(
+    "box, problem",
+    [
+        ((float("nan"), 0.1, 0.2, 0.2), "non-finite coordinates"),
+        ((0.1, 0.1, float("inf"), 0.2), "non-finite coordinates"),
+        ((0.1, 0.1, 0.0, 0.2), "zero or negative area"),
+        ((0.5, 0.5, -0.2, 0.2), "zero or negative area"),
+        ((1.5, 0.1, 0.2, 0.2), "outside the frame"),
+        ((-0.4, 0.1, 0.4, 0.2), "outside the frame"),  # ends exactly on the left edge
+        ((0.1, 0.1, 0.2), "not four numbers"),
+        (("a", 0.1, 0.2, 0.2), "not four numbers"),
+    ],
+)
+def test_boxes_that_cannot_be_scored_are_refused_alike_in_both_protocols(box, problem):
+    assert box_problem(box) == problem
+    for protocol in ("paper", "normalized"):
+        with pytest.raises(ValueError, match="cannot be scored: %s" % problem):
+            score_point((0.5, 0.5), [box], protocol=protocol, input_point=(5, 5), input_size=(10, 10))
+
+
+def test_boxes_reaching_past_an_edge_are_scored():
+    assert box_problem((0.9, 0.9, 0.3, 0.3)) is None
+    assert score_point((0.95, 0.95), [(0.9, 0.9, 0.3, 0.3)], protocol="normalized").hit
+
+
+def test_non_finite_input_points_fall_back_to_normalized():
+    result = score_point((0.5, 0.5), [BOX], input_point=(float("nan"), 3), input_size=(SIZE, SIZE))
+    assert result.hit and not result.used_pixels
+
+
 # --------------------------------------------------------------------------------------
 # Image datasets
 # --------------------------------------------------------------------------------------
@@ -248,13 +280,16 @@ def test_normalized_protocol_and_union_mode_on_a_dataset(make_dataset):
 
 def test_wrong_fields_are_reported(make_dataset):
     ds = build_image_dataset(make_dataset)
-    with pytest.raises(ValueError, match="Keypoints"):
+    with pytest.raises(ValueError, match="pred_field='gt' must hold Keypoints labels, but it holds Detections"):
         evaluate_pointing_game(ds, "gt", "gt", eval_key="bad")
-    with pytest.raises(ValueError, match="no prediction field 'nope'"):
+    with pytest.raises(ValueError, match="pred_field='nope' does not exist on this collection; its fields are: .*pred"):
         evaluate_pointing_game(ds, "nope", "gt", eval_key="bad")
-    with pytest.raises(ValueError, match="frame field"):
-        evaluate_pointing_game(ds, "frames.pred", "gt", eval_key="bad")
+    with pytest.raises(ValueError, match="names a frame field, but this collection holds images"):
+        evaluate_pointing_game(ds, "frames.nope", "gt", eval_key="bad")
     assert ds.list_evaluations() == []
+    # the shared field rules: on images, "frames.pred" is the sample field "pred"
+    results = evaluate_pointing_game(ds, "frames.pred", "gt", eval_key="good")
+    assert results.config.pred_field == "pred" and results.num_evaluated == 5
 
 
 def test_reserved_eval_keys_are_rejected(make_dataset):
@@ -403,6 +438,8 @@ def test_list_load_rename_delete(make_dataset):
     assert frame_values(ds, "pg_renamed_verb_hit")[("v1.mp4", 5)] is False
     assert ds.get_field("frames.pred.keypoints.pg_renamed") is not None
     assert ds.sort_by("filepath").values("pg_renamed_num_hits") == [1, 1]
+    sidebar = {g.name: g.paths for g in ds.app_config.sidebar_groups or []}
+    assert "pg" not in sidebar and sidebar["pg_renamed"] == ["pg_renamed_num_hits", "pg_renamed_num_misses"]
     renamed = ds.load_evaluation_results("pg_renamed")
     assert renamed.key == "pg_renamed"
     assert renamed.misses_view().values("frames.frame_number") == [[5], [4]]
@@ -414,6 +451,7 @@ def test_list_load_rename_delete(make_dataset):
     assert leftovers == []
     assert ds.get_field("frames.pred.keypoints.pg_renamed") is None
     assert ds.count("frames.pred.keypoints") == 16  # the labels themselves stay
+    assert "pg_renamed" not in {g.name for g in ds.app_config.sidebar_groups or []}
 
 
 def test_stored_class_paths_are_the_public_package_paths(make_dataset):
@@ -560,3 +598,273 @@ def test_triage_views_on_videos(make_dataset):
     assert names == ["pg-misses", "pg-misses-crack eggs", "pg-misses-open door"]
     assert ds.load_saved_view("pg-misses-crack eggs").values("frames.frame_number") == [[5]]
     assert ds.load_saved_view("pg-misses").count("frames") == 2
+
+
+# --------------------------------------------------------------------------------------
+# Views on the results
+# --------------------------------------------------------------------------------------
+
+
+def test_component_views_frame_view_and_worst_misses(make_dataset):
+    ds = build_image_dataset(make_dataset)
+    results = evaluate_pointing_game(ds, "pred", "gt", eval_key="pg")
+    ordered = ds.sort_by("filepath")
+    ids = ordered.values("id")
+
+    verb_misses = results.misses_view(component="verb")
+    assert set(verb_misses.values("pg_verb_hit")) == {False}
+    assert len(verb_misses) == 4
+    assert len(results.hits_view(component="verb")) == 1
+    with pytest.raises(ValueError, match="has no component 'color'"):
+        results.misses_view(component="color")
+
+    assert results.frame_view(ids[1]).values("id") == [ids[1]]
+    with pytest.raises(ValueError, match="was not evaluated"):
+        results.frame_view(ids[4])  # no ground truth
+
+    worst = results.worst_misses()
+    assert all(isinstance(m, EvaluatedFrame) for m in worst)
+    assert [m.filepath[-10:] for m in worst] == ["img001.jpg", "img003.jpg"]  # no point last
+    assert worst[0].distance == pytest.approx((400 - 336) / SIZE)
+    assert worst[1].distance is None and worst[1].frame_number is None
+    assert results.worst_misses(limit=1) == worst[:1]
+
+
+def test_video_frame_view_and_worst_misses(make_dataset):
+    ds = build_video_dataset(make_dataset)
+    results = evaluate_pointing_game(ds, "pred", "gt", eval_key="pg")
+    worst = results.worst_misses()
+    assert [(m.filepath[-6:], m.frame_number) for m in worst] == [("v1.mp4", 5), ("v2.mp4", 4)]
+    view = results.frame_view(worst[0].frame_id)
+    assert view.values("frames.frame_number") == [[5]]
+    assert results.misses_view(component="object").values("frames.frame_number") == [[5], [4]]
+
+
+# --------------------------------------------------------------------------------------
+# Frames without a predicted point
+# --------------------------------------------------------------------------------------
+
+
+def test_frames_without_a_point_count_as_misses_or_are_skipped(make_dataset):
+    ds = build_image_dataset(make_dataset)  # img003 has ground truth and no prediction
+    missed = evaluate_pointing_game(ds, "pred", "gt", eval_key="pg_miss")
+    skipped = evaluate_pointing_game(ds, "pred", "gt", eval_key="pg_skip", missing="skip")
+
+    assert (missed.num_evaluated, missed.num_hits, missed.num_without_prediction) == (5, 3, 1)
+    assert (skipped.num_evaluated, skipped.num_hits, skipped.num_without_prediction) == (4, 3, 1)
+    assert (missed.num_skipped, skipped.num_skipped) == (0, 1)
+    assert skipped.accuracy == pytest.approx(3 / 4)
+    assert skipped.per_class["open door"].count == 1
+    assert skipped.metrics()["num_without_prediction"] == 1
+    assert "1 evaluated frame(s) had no predicted point and count as misses" in missed.report_str()
+    assert "1 frame(s) with ground truth but no predicted point were not evaluated" in skipped.report_str()
+
+    ordered = ds.sort_by("filepath")
+    assert ordered.values("pg_miss_hit")[3] is False
+    assert ordered.values("pg_skip_hit")[3] is None  # not evaluated: nothing written
+    stored = ds.load_evaluation_results("pg_skip", cache=False)
+    assert stored.config.missing == "skip"
+    assert (stored.num_evaluated, stored.num_without_prediction) == (4, 1)
+
+    with pytest.raises(ValueError, match="missing must be one of 'miss', 'skip'"):
+        evaluate_pointing_game(ds, "pred", "gt", eval_key="bad", missing="ignore")
+
+
+def test_video_frames_without_a_point_skipped(make_dataset):
+    ds = build_video_dataset(make_dataset)  # v2 frame 4 has ground truth and no prediction
+    results = evaluate_pointing_game(ds, "pred", "gt", eval_key="pg", missing="skip")
+    assert (results.num_evaluated, results.num_hits, results.num_without_prediction) == (3, 2, 1)
+    assert frame_values(ds, "pg_hit")[("v2.mp4", 4)] is None
+    assert ds.sort_by("filepath").values("pg_num_misses") == [1, 0]
+
+
+# --------------------------------------------------------------------------------------
+# Faults and bad input: nothing crashes, nothing is lost, nothing half-written
+# --------------------------------------------------------------------------------------
+
+NAN, INF = float("nan"), float("inf")
+
+
+def bad_ground_truth_dataset(make_dataset):
+    """img000: hit; img001: NaN box + valid box (hit on the valid one); img002-img007: only a
+    box that cannot be scored (NaN, inf, zero width, negative height, outside, no box)."""
+    ds = make_dataset()
+    bad_boxes = [
+        (NAN, 0.25, 0.5, 0.5),
+        (0.25, 0.25, INF, 0.5),
+        (0.25, 0.25, 0.0, 0.5),
+        (0.25, 0.25, 0.5, -0.5),
+        (1.5, 1.5, 0.2, 0.2),
+    ]
+    samples = [
+        image_sample(0, boxes(("cut", BOX)), point_labels(200, 200, label="cut")),
+        image_sample(1, boxes(("cut", bad_boxes[0]), ("cut", BOX)), point_labels(200, 200, label="cut")),
+    ]
+    for i, box in enumerate(bad_boxes, 2):
+        samples.append(image_sample(i, boxes(("pour", box)), point_labels(200, 200, label="pour")))
+    no_box = fo.Detections(detections=[fo.Detection(label="pour")])
+    samples.append(image_sample(7, no_box, point_labels(200, 200, label="pour")))
+    ds.add_samples(samples)
+    return ds
+
+
+@pytest.mark.parametrize("protocol", ["paper", "normalized"])
+def test_invalid_ground_truth_is_counted_and_reported_never_a_crash(make_dataset, protocol):
+    ds = bad_ground_truth_dataset(make_dataset)
+    results = evaluate_pointing_game(ds, "pred", "gt", eval_key="pg", protocol=protocol)
+    assert (results.num_evaluated, results.num_hits) == (2, 2)
+    assert results.num_invalid_boxes == 7
+    assert results.num_invalid_frames == 6
+    assert results.num_skipped == 6
+    assert set(results.per_class) == {"cut"}
+    assert results.metrics()["num_invalid_boxes"] == 7
+    report = results.report_str()
+    assert "7 ground-truth box(es) could not be scored" in report
+    assert "6 frame(s) had no other box and were not evaluated" in report
+
+    assert ds.sort_by("filepath").values("pg_hit") == [True, True, None, None, None, None, None, None]
+    stored = ds.load_evaluation_results("pg", cache=False)
+    assert (stored.num_invalid_boxes, stored.num_invalid_frames) == (7, 6)
+
+
+def test_invalid_ground_truth_on_video_frames(make_dataset):
+    ds = build_video_dataset(make_dataset)
+    sample = ds.sort_by("filepath").first()
+    sample.frames[1]["gt"] = boxes(("crack eggs", (NAN, NAN, NAN, NAN)))
+    sample.frames[5]["gt"] = boxes(("crack eggs", (0.1, 0.1, INF, 0.1)), ("crack eggs", BOX))
+    sample.save()
+    results = evaluate_pointing_game(ds, "frames.pred", "frames.gt", eval_key="pg")
+    assert (results.num_evaluated, results.num_invalid_boxes, results.num_invalid_frames) == (3, 2, 1)
+    assert frame_values(ds, "pg_hit")[("v1.mp4", 1)] is None
+
+
+def snapshot(ds, eval_key):
+    """What a user has of an evaluation: its fields' values, its record and its results."""
+    ordered = ds.sort_by("filepath")
+    fields = sorted(f for f in ds.get_field_schema() if f.startswith(eval_key))
+    values = {f: ordered.values(f) for f in fields}
+    values["label"] = ordered.values("pred.keypoints.%s" % eval_key)
+    results = ds.load_evaluation_results(eval_key, cache=False)
+    info = ds.get_evaluation_info(eval_key)
+    return dict(
+        fields=fields,
+        values=values,
+        protocol=info.config.protocol,
+        timestamp=info.timestamp.isoformat(timespec="milliseconds"),  # as the database keeps it
+        hits=results.hits,
+        distances=results.distances,
+    )
+
+
+def pending_fields(ds):
+    paths = list(ds.get_field_schema(flat=True))
+    if ds.media_type == "video":
+        paths += list(ds.get_frame_field_schema(flat=True))
+    return [p for p in paths if "pending" in p]
+
+
+class Interrupted(KeyboardInterrupt):
+    pass
+
+
+def test_failed_rerun_keeps_the_previous_evaluation(make_dataset, monkeypatch):
+    ds = build_image_dataset(make_dataset)
+    evaluate_pointing_game(ds, "pred", "gt", eval_key="pg")  # paper protocol
+    before = snapshot(ds, "pg")
+    assert before["values"]["pg_hit"] == [True, False, True, False, None, True]
+
+    # 1. interrupted while scoring (Ctrl-C): the rerun with another protocol never lands
+    def interrupt(progress_bar):
+        raise Interrupted()
+
+    with pytest.raises(Interrupted):
+        evaluate_pointing_game(ds, "pred", "gt", eval_key="pg", protocol="normalized", progress=interrupt)
+    assert ds.list_evaluations() == ["pg"]
+    assert snapshot(ds, "pg") == before
+
+    # 2. the database fails while the new fields are written: they are removed again
+    def fail(*args, **kwargs):
+        raise OSError("connection to the database lost")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fo.Dataset, "set_label_values", fail)
+        with pytest.raises(OSError, match="database lost"):
+            evaluate_pointing_game(ds, "pred", "gt", eval_key="pg", protocol="normalized")
+    assert ds.list_evaluations() == ["pg"]
+    assert snapshot(ds, "pg") == before
+    assert pending_fields(ds) == []
+
+    # 3. a successful rerun replaces it
+    evaluate_pointing_game(ds, "pred", "gt", eval_key="pg", protocol="normalized")
+    after = snapshot(ds, "pg")
+    assert after["protocol"] == "normalized" and after["fields"] == before["fields"]
+    assert pending_fields(ds) == []
+
+
+def test_failed_rerun_on_video_frames_keeps_the_previous_evaluation(make_dataset, monkeypatch):
+    ds = build_video_dataset(make_dataset)
+    evaluate_pointing_game(ds, "pred", "gt", eval_key="pg")
+    before = frame_values(ds, "pg_hit"), ds.sort_by("filepath").values("pg_num_hits")
+
+    def fail(*args, **kwargs):
+        raise OSError("connection to the database lost")
+
+    monkeypatch.setattr(fo.core.collections.SampleCollection, "set_label_values", fail)
+    with pytest.raises(OSError):
+        evaluate_pointing_game(ds, "pred", "gt", eval_key="pg", components=False)
+    assert (frame_values(ds, "pg_hit"), ds.sort_by("filepath").values("pg_num_hits")) == before
+    assert ds.get_field("frames.pg_verb_hit") is not None
+    assert ds.load_evaluation_results("pg", cache=False).component_hits
+    assert pending_fields(ds) == []
+
+
+def test_a_crash_never_leaves_a_record_without_results(make_dataset, monkeypatch):
+    ds = build_image_dataset(make_dataset)
+
+    def fail(*args, **kwargs):
+        raise OSError("connection to the database lost")
+
+    monkeypatch.setattr(PointingGameEvaluation, "save_run_results", fail)
+    with pytest.raises(OSError):
+        evaluate_pointing_game(ds, "pred", "gt", eval_key="pg")
+    assert ds.list_evaluations() == []
+    assert [f for f in ds.get_field_schema() if f.startswith("pg")] == []
+    assert ds.get_field("pred.keypoints.pg") is None
+    assert pending_fields(ds) == []
+
+
+def test_overlapping_keys_are_refused(make_dataset):
+    ds = build_image_dataset(make_dataset)
+    evaluate_pointing_game(ds, "pred", "gt", eval_key="pg")  # writes pg_action_hit, pg_verb_hit, ...
+    fields_before = sorted(ds.get_field_schema())
+
+    with pytest.raises(ValueError, match="eval_key 'pg_action' would write 'pg_action_hit', which evaluation 'pg' writes"):
+        evaluate_pointing_game(ds, "pred", "gt", eval_key="pg_action")
+    assert ds.list_evaluations() == ["pg"]
+    assert sorted(ds.get_field_schema()) == fields_before
+
+    # the other way round: an existing key that a new key's component fields would hit
+    other = build_image_dataset(make_dataset)
+    evaluate_pointing_game(other, "pred", "gt", eval_key="pg_verb", components=False)
+    with pytest.raises(ValueError, match="eval_key 'pg' would write 'pg_verb_hit', which evaluation 'pg_verb' writes"):
+        evaluate_pointing_game(other, "pred", "gt", eval_key="pg")
+    assert other.list_evaluations() == ["pg_verb"]
+    evaluate_pointing_game(other, "pred", "gt", eval_key="pg", components=False)  # no overlap
+    assert sorted(other.list_evaluations()) == ["pg", "pg_verb"]
+
+
+def test_overlapping_keys_on_video_frames_are_refused(make_dataset):
+    ds = build_video_dataset(make_dataset)
+    evaluate_pointing_game(ds, "pred", "gt", eval_key="pg")
+    with pytest.raises(ValueError, match="would write 'frames.pg_object_hit', which evaluation 'pg' writes"):
+        evaluate_pointing_game(ds, "pred", "gt", eval_key="pg_object")
+    assert ds.list_evaluations() == ["pg"]
+
+
+def test_fields_the_run_did_not_create_are_never_overwritten(make_dataset):
+    ds = build_image_dataset(make_dataset)
+    ds.set_values("mine_hit", ["kept"] * len(ds))  # a user's own field
+    with pytest.raises(ValueError, match="would write 'mine_hit', a field that exists and was not written"):
+        evaluate_pointing_game(ds, "pred", "gt", eval_key="mine")
+    assert ds.values("mine_hit") == ["kept"] * len(ds)
+    assert ds.list_evaluations() == []

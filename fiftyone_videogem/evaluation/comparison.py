@@ -17,8 +17,9 @@ from typing import Any, Optional, Sequence
 
 from fiftyone import ViewField as F
 
+from ..fields import root_dataset
 from .pointing import GroupAccuracy
-from .pointing_game import PointingGameResults, _hit_field_path, _table
+from .pointing_game import PointingGameResults, format_table, load_pointing_game_results, outcome_field
 
 
 @dataclasses.dataclass
@@ -66,14 +67,14 @@ class ComparisonResults:
                 for k in self.eval_keys
             ]
         )
-        lines = _table(header, rows, digits)
+        lines = format_table(header, rows, digits)
         if self.per_component:
             lines.append("")
             comp_rows = [
                 [c] + [by_key.get(k) for k in self.eval_keys]
                 for c, by_key in self.per_component.items()
             ]
-            lines += _table(["component"] + list(self.eval_keys), comp_rows, digits)
+            lines += format_table(["component"] + list(self.eval_keys), comp_rows, digits)
         lines.append("")
         lines.append(
             "%d frame(s) evaluated by every run, %d with disagreeing outcomes"
@@ -94,7 +95,7 @@ class ComparisonResults:
         names = []
         is_frames = None
         for key in self.eval_keys:
-            name, frames = _hit_field_path(samples, key)
+            name, frames = outcome_field(samples, key)
             if is_frames is not None and frames != is_frames:
                 raise ValueError(
                     "The runs %s store their fields at different levels (frame vs sample); "
@@ -126,20 +127,8 @@ def compare_pointing_games(samples, eval_keys: Sequence[str]) -> ComparisonResul
     if len(set(eval_keys)) != len(eval_keys):
         raise ValueError("compare_pointing_games() got duplicate eval keys: %s" % eval_keys)
 
-    results: dict[str, PointingGameResults] = {}
-    for key in eval_keys:
-        if key not in samples.list_evaluations():
-            raise ValueError(
-                "No evaluation '%s' on this collection; available: %s"
-                % (key, samples.list_evaluations())
-            )
-        res = samples.load_evaluation_results(key)
-        if not isinstance(res, PointingGameResults):
-            raise ValueError(
-                "Evaluation '%s' is not a pointing-game run (method %r)"
-                % (key, samples.get_evaluation_info(key).config.method)
-            )
-        results[key] = res
+    dataset = root_dataset(samples)
+    results: dict[str, PointingGameResults] = {k: load_pointing_game_results(dataset, k) for k in eval_keys}
 
     classes = sorted({c for res in results.values() for c in res.per_class})
     per_class = {c: {k: results[k].per_class.get(c) for k in eval_keys} for c in classes}

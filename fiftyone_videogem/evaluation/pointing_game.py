@@ -1,27 +1,18 @@
-"""Pointing-game evaluation of predicted action points against ground-truth boxes.
+"""The pointing game as a FiftyOne evaluation: predicted action points against ground-truth boxes.
 
 A predicted point is a *hit* when it falls inside a ground-truth box of its frame (borders
-included); the accuracy is hits divided by the number of evaluated frames, i.e. frames (or
-images) that have at least one ground-truth box. Frames with ground truth but no predicted
-point count as misses; frames without ground truth are not evaluated.
+included, see :mod:`fiftyone_videogem.evaluation.pointing`); the accuracy is hits divided by the
+number of evaluated frames. A frame (video frame, frame of a ``to_frames()`` view, or image) is
+evaluated when it has at least one valid ground-truth box. Frames with ground truth but no
+predicted point count as misses (``missing="miss"``, the default) or are left out like the
+paper's unreadable samples (``missing="skip"``); their number is reported either way. Boxes that
+cannot be scored (non-finite, zero or negative area, outside the frame) are counted, reported and
+ignored, the same way in both protocols.
 
-Two coordinate protocols are available:
-
--   ``"paper"`` (default) reproduces the VideoGEM protocol exactly: the integer pixel
-    ``input_point`` of the model input frame (size ``input_size`` = ``[width, height]``) is
-    compared with the ground-truth boxes rescaled into that frame as
-    ``round(x * width)`` / ``round(y * height)`` (Python rounding, half to even).
-    Points without ``input_point`` (for example keypoints from another model) fall back to
-    the normalised comparison.
--   ``"normalized"`` compares the normalised point with the normalised box.
-
-Two box modes are available: ``"any"`` (a hit on any box of the frame counts) and
-``"union"`` (the smallest rectangle enclosing all boxes of the frame, as for V-HICO).
-
-The run is stored as a FiftyOne *detection-type* evaluation with method ``"pointing-game"``,
-so ``list_evaluations()``, ``load_evaluation_results()``, ``rename_evaluation()``,
-``delete_evaluation()`` and the Model Evaluation panel work with it. Per evaluated frame
-(video frame, frame of a ``to_frames()`` view, or image) the run writes:
+The run is stored as a FiftyOne *detection-type* evaluation with method ``"pointing-game"``, so
+``list_evaluations()``, ``load_evaluation_results()``, ``rename_evaluation()``,
+``delete_evaluation()`` and the Model Evaluation panel work with it. Per evaluated frame the run
+writes:
 
 -   ``<eval_key>_hit`` (bool): whether the final point hit
 -   ``<eval_key>_<component>_hit`` (bool): the same for each decomposition component
@@ -31,6 +22,12 @@ so ``list_evaluations()``, ``load_evaluation_results()``, ``rename_evaluation()`
 -   the attribute ``<eval_key>`` = ``"hit"`` / ``"miss"`` on the evaluated keypoint
 -   on video samples (frame-level runs only): ``<eval_key>_num_hits`` and
     ``<eval_key>_num_misses``
+
+Nothing is written until every frame has been scored, and the new fields are written under
+temporary names first: a run that fails leaves an earlier evaluation of the same key, its fields
+and its results as they were. Keys whose fields would overlap the fields of another evaluation
+(``pg`` writes ``pg_action_hit``, which a key ``pg_action`` would also write) or fields the run did
+not create are refused before anything is computed.
 
 Example::
 
@@ -48,6 +45,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
+import uuid
 from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
@@ -56,19 +55,31 @@ import fiftyone as fo
 import fiftyone.core.fields as fof
 import fiftyone.core.labels as fol
 import fiftyone.core.utils as fou
-import fiftyone.core.validation as fov
+import fiftyone.core.validation as fova
 import fiftyone.utils.eval.detection as foud
 from fiftyone import ViewField as F
 
+from ..fields import (
+    FRAMES_PREFIX,
+    document_type,
+    is_frame_path,
+    is_frames_view,
+    resolve_field,
+    root_dataset,
+    strip_frames,
+)
 from .pointing import (
     BOX_MODES,
+    FINAL_COMPONENT,
+    MISSING_POLICIES,
     PROTOCOLS,
-    UNLABELED_CLASS,
     FrameOutcome,
     GroundTruthBox,
     GroupAccuracy,
     PredictedPoint,
+    box_problem,
     check_choice,
+    component_key,
     score_frame,
 )
 
@@ -86,10 +97,11 @@ RESERVED_EVAL_KEYS = frozenset(
 )
 HIT = "hit"
 MISS = "miss"
+KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 # --------------------------------------------------------------------------------------
-# Reading predicted points
+# Reading labels
 # --------------------------------------------------------------------------------------
 
 
@@ -106,22 +118,30 @@ def _parse_keypoint(keypoint: fol.Keypoint) -> Optional[PredictedPoint]:
     if not points or points[0] is None or len(points[0]) < 2:
         return None
     x, y = points[0][0], points[0][1]
-    if x is None or y is None or not (math.isfinite(x) and math.isfinite(y)):
+    try:
+        x, y = float(x), float(y)
+    except (TypeError, ValueError):
+        return None
+    if not (math.isfinite(x) and math.isfinite(y)):
         return None
 
     confidence = _attribute(keypoint, "heat")
     if confidence is None and keypoint.confidence:
         confidence = keypoint.confidence[0]
-    if confidence is not None and not math.isfinite(float(confidence)):
+    try:
+        confidence = None if confidence is None else float(confidence)
+    except (TypeError, ValueError):
+        confidence = None
+    if confidence is not None and not math.isfinite(confidence):
         confidence = None
 
     return PredictedPoint(
-        xy=(float(x), float(y)),
+        xy=(x, y),
         label=keypoint.label,
         component=_attribute(keypoint, "component"),
         input_point=_attribute(keypoint, "input_point"),
         input_size=_attribute(keypoint, "input_size"),
-        confidence=None if confidence is None else float(confidence),
+        confidence=confidence,
         id=keypoint.id,
     )
 
@@ -131,13 +151,58 @@ def _predicted_points(prediction: Optional[fol.Keypoints]) -> list[PredictedPoin
     return [p for p in map(_parse_keypoint, keypoints) if p is not None]
 
 
-def _ground_truth_boxes(ground_truth: Optional[fol.Detections]) -> list[GroundTruthBox]:
+def _ground_truth_boxes(ground_truth: Optional[fol.Detections]) -> tuple[list[GroundTruthBox], int]:
+    """The scorable boxes of a frame and the number of boxes that cannot be scored."""
     detections = getattr(ground_truth, "detections", None) or []
-    return [
-        GroundTruthBox(box=d.bounding_box, label=d.label, id=d.id)
-        for d in detections
-        if d.bounding_box is not None and len(d.bounding_box) == 4
-    ]
+    boxes = []
+    for d in detections:
+        if d.bounding_box is not None and box_problem(d.bounding_box) is None:
+            boxes.append(GroundTruthBox(box=list(d.bounding_box), label=d.label, id=d.id))
+    return boxes, len(detections) - len(boxes)
+
+
+@dataclasses.dataclass(frozen=True)
+class _DocumentScore:
+    """How one frame or image fared: ``outcome`` is None when it is not evaluated."""
+
+    outcome: Optional[FrameOutcome]
+    num_invalid_boxes: int = 0
+    without_prediction: bool = False
+
+    @property
+    def only_invalid_boxes(self) -> bool:
+        return self.outcome is None and self.num_invalid_boxes > 0 and not self.without_prediction
+
+
+def _score_document(prediction, ground_truth, config: "PointingGameEvaluationConfig") -> _DocumentScore:
+    boxes, num_invalid = _ground_truth_boxes(ground_truth)
+    outcome = score_frame(
+        boxes,
+        _predicted_points(prediction),
+        box_mode=config.box_mode,
+        protocol=config.protocol,
+        use_components=config.components,
+    )
+    if outcome is None:
+        return _DocumentScore(None, num_invalid)
+    without_prediction = outcome.final is None
+    if without_prediction and config.missing == "skip":
+        return _DocumentScore(None, num_invalid, without_prediction=True)
+    return _DocumentScore(outcome, num_invalid, without_prediction=without_prediction)
+
+
+def _matches(outcome: FrameOutcome) -> list[tuple]:
+    """Detection-style matches of one frame: a hit is a true positive; a miss is a false
+    negative, plus a false positive when a point was predicted."""
+    final = outcome.final
+    confidence = final.confidence if final is not None else None
+    pred_id = final.id if final is not None else None
+    if outcome.hit:
+        return [(outcome.frame_class, outcome.frame_class, None, confidence, outcome.gt_id, pred_id)]
+    out = [(outcome.frame_class, None, None, None, outcome.gt_id, None)]
+    if final is not None:
+        out.append((None, outcome.frame_class, None, confidence, None, pred_id))
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -154,6 +219,8 @@ class PointingGameEvaluationConfig(foud.DetectionEvaluationConfig):
         gt_field: the ground-truth :class:`fiftyone.core.labels.Detections` field
         box_mode ("any"): ``"any"`` or ``"union"``
         protocol ("paper"): ``"paper"`` or ``"normalized"``
+        missing ("miss"): what a frame with ground truth but no predicted point counts as:
+            ``"miss"`` or ``"skip"`` (not evaluated)
         components (True): whether to score the ``action``/``verb``/``object`` points too
         frame_fields (False): whether the written fields live on the frames of the root
             video dataset (frame-level runs and runs on ``to_frames()`` views)
@@ -171,6 +238,7 @@ class PointingGameEvaluationConfig(foud.DetectionEvaluationConfig):
         gt_field,
         box_mode="any",
         protocol="paper",
+        missing="miss",
         components=True,
         frame_fields=False,
         component_names=None,
@@ -189,8 +257,10 @@ class PointingGameEvaluationConfig(foud.DetectionEvaluationConfig):
         )
         check_choice("box_mode", box_mode, BOX_MODES)
         check_choice("protocol", protocol, PROTOCOLS)
+        check_choice("missing", missing, MISSING_POLICIES)
         self.box_mode = box_mode
         self.protocol = protocol
+        self.missing = missing
         self.components = bool(components)
         self.frame_fields = bool(frame_fields)
         self.component_names = list(component_names or [])
@@ -214,127 +284,148 @@ class PointingGameEvaluation(foud.DetectionEvaluation):
 
         Returns detection-style ``(gt_label, pred_label, iou, confidence, gt_id, pred_id)``
         matches: one true positive for a hit; a false negative (plus a false positive when a
-        point was predicted) for a miss; nothing for a document without ground truth.
+        point was predicted) for a miss; nothing for a document that is not evaluated.
         """
-        pred_name = _leaf(self.config.pred_field)
-        gt_name = _leaf(self.config.gt_field)
-        outcome = _score_frame(doc[pred_name], doc[gt_name], self.config)
+        pred = doc[strip_frames(self.config.pred_field)]
+        gt = doc[strip_frames(self.config.gt_field)]
+        outcome = _score_document(pred, gt, self.config).outcome
         return [] if outcome is None else _matches(outcome)
 
-    def generate_results(
-        self, samples, matches, eval_key=None, classes=None, missing=None, progress=None
-    ):
+    def generate_results(self, samples, matches, eval_key=None, classes=None, missing=None, progress=None):
         return PointingGameResults(
             samples, self.config, eval_key, matches, classes=classes, missing=missing, backend=self
         )
 
-    # -- fields ---------------------------------------------------------------------
-
-    def _root_pred_path(self) -> str:
-        pred = self.config.pred_field
-        if self.config.frame_fields and not pred.startswith("frames."):
-            return "frames." + pred
-        return pred
-
-    def _document_field_names(self, eval_key: str) -> list[str]:
-        names = ["%s_hit" % eval_key, "%s_distance" % eval_key]
-        names += ["%s_%s_hit" % (eval_key, c) for c in self.config.component_names]
-        return names
-
-    def _summary_field_names(self, eval_key: str) -> list[str]:
-        if self.config.pred_field.startswith("frames."):
-            return ["%s_num_hits" % eval_key, "%s_num_misses" % eval_key]
-        return []
-
     def get_fields(self, samples, eval_key, include_custom_metrics=True):
         """Returns the fields written by the run, as paths of the root dataset."""
-        prefix = "frames." if self.config.frame_fields else ""
-        fields = [prefix + name for name in self._document_field_names(eval_key)]
-        fields.append("%s.keypoints.%s" % (self._root_pred_path(), eval_key))
-        fields += self._summary_field_names(eval_key)
+        fields = _run_fields(self.config, eval_key)
         if include_custom_metrics:
             fields += self.get_custom_metric_fields(samples, eval_key)
         return fields
 
     def rename(self, samples, eval_key, new_eval_key):
-        old = self.get_fields(samples, eval_key, include_custom_metrics=False)
-        new = self.get_fields(samples, new_eval_key, include_custom_metrics=False)
-        for dataset, mapping in _per_dataset(samples, dict(zip(old, new))):
-            mapping = {k: v for k, v in mapping.items() if dataset.get_field(k) is not None}
-            sample_fields, frame_fields = fou.split_frame_fields(mapping)
-            if sample_fields:
-                dataset.rename_sample_fields(sample_fields)
-            if frame_fields:
-                dataset.rename_frame_fields(frame_fields)
+        dataset = root_dataset(samples)
+        _rename_fields(dataset, self.config, eval_key, new_eval_key)
         self.rename_custom_metrics(samples, eval_key, new_eval_key)
-        samples._rename_sidebar_group(eval_key, new_eval_key)
+        _rename_sidebar_group(dataset, eval_key, new_eval_key)
 
     def cleanup(self, samples, eval_key):
-        fields = self.get_fields(samples, eval_key, include_custom_metrics=False)
-        for dataset, paths in _per_dataset(samples, {f: f for f in fields}):
-            paths = [p for p in paths if dataset.get_field(p) is not None]
-            sample_fields, frame_fields = fou.split_frame_fields(paths)
-            if sample_fields:
-                dataset.delete_sample_fields(sample_fields, error_level=1)
-            if frame_fields:
-                dataset.delete_frame_fields(frame_fields, error_level=1)
+        dataset = root_dataset(samples)
+        _delete_fields(dataset, _run_fields(self.config, eval_key))
         self.cleanup_custom_metrics(samples, eval_key)
-        samples._delete_empty_sidebar_group(eval_key)
+        _delete_empty_sidebar_group(dataset, eval_key)
 
     def _validate_run(self, samples, eval_key, existing_info):
+        # FiftyOne's hook for checks when a run of the same key exists (see BaseRun.validate_run)
         super()._validate_run(samples, eval_key, existing_info)
         self._validate_fields_match(eval_key, "frame_fields", existing_info)
 
 
-def _leaf(path: str) -> str:
-    return path[len("frames.") :] if path.startswith("frames.") else path
+def _root_pred_path(config: PointingGameEvaluationConfig) -> str:
+    """The predicted field as a path of the root dataset."""
+    pred = config.pred_field
+    if config.frame_fields and not is_frame_path(pred):
+        return FRAMES_PREFIX + pred
+    return pred
 
 
-def _per_dataset(samples, mapping: dict[str, str]):
-    """Yields ``(dataset, mapping)`` pairs: root-dataset paths, plus the same fields as
-    sample fields of the generated dataset behind a ``to_frames()`` view."""
-    root = samples._root_dataset
-    yield root, dict(mapping)
-    generated = samples._dataset
-    if generated is not root and getattr(generated, "_is_frames", False):
-        stripped = {
-            _leaf(k): _leaf(v) for k, v in mapping.items() if k.startswith("frames.")
-        }
-        yield generated, stripped
+def _document_fields(config: PointingGameEvaluationConfig, eval_key: str) -> dict[str, type]:
+    """Name -> field type of the fields written on each evaluated frame or image."""
+    fields = {"%s_hit" % eval_key: fof.BooleanField, "%s_distance" % eval_key: fof.FloatField}
+    for component in config.component_names:
+        fields["%s_%s_hit" % (eval_key, component)] = fof.BooleanField
+    return fields
 
 
-# --------------------------------------------------------------------------------------
-# Per-frame scoring
-# --------------------------------------------------------------------------------------
+def _summary_fields(config: PointingGameEvaluationConfig, eval_key: str) -> list[str]:
+    """The per-video counts of frame-level runs."""
+    if is_frame_path(config.pred_field):
+        return ["%s_num_hits" % eval_key, "%s_num_misses" % eval_key]
+    return []
 
 
-def _matches(outcome: FrameOutcome) -> list[tuple]:
-    """Detection-style matches of one frame: a hit is a true positive; a miss is a false
-    negative, plus a false positive when a point was predicted."""
-    final = outcome.final
-    confidence = final.confidence if final is not None else None
-    pred_id = final.id if final is not None else None
-    if outcome.hit:
-        return [(outcome.frame_class, outcome.frame_class, None, confidence, outcome.gt_id, pred_id)]
-    out = [(outcome.frame_class, None, None, None, outcome.gt_id, None)]
-    if final is not None:
-        out.append((None, outcome.frame_class, None, confidence, None, pred_id))
-    return out
+def _label_attribute(config: PointingGameEvaluationConfig, eval_key: str) -> str:
+    return "%s.keypoints.%s" % (_root_pred_path(config), eval_key)
 
 
-def _score_frame(prediction, ground_truth, config: PointingGameEvaluationConfig) -> Optional[FrameOutcome]:
-    return score_frame(
-        _ground_truth_boxes(ground_truth),
-        _predicted_points(prediction),
-        box_mode=config.box_mode,
-        protocol=config.protocol,
-        use_components=config.components,
-    )
+def _run_fields(config: PointingGameEvaluationConfig, eval_key: str) -> list[str]:
+    """Every field the run writes, as paths of the root dataset."""
+    prefix = FRAMES_PREFIX if config.frame_fields else ""
+    fields = [prefix + name for name in _document_fields(config, eval_key)]
+    fields.append(_label_attribute(config, eval_key))
+    return fields + _summary_fields(config, eval_key)
+
+
+def _rename_fields(dataset: fo.Dataset, config, eval_key: str, new_eval_key: str) -> None:
+    mapping = dict(zip(_run_fields(config, eval_key), _run_fields(config, new_eval_key)))
+    mapping = {old: new for old, new in mapping.items() if dataset.get_field(old) is not None}
+    sample_fields, frame_fields = fou.split_frame_fields(mapping)
+    if sample_fields:
+        dataset.rename_sample_fields(sample_fields)
+    if frame_fields:
+        dataset.rename_frame_fields(frame_fields)
+
+
+def _delete_fields(dataset: fo.Dataset, paths: Iterable[str]) -> None:
+    paths = [p for p in paths if dataset.get_field(p) is not None]
+    sample_fields, frame_fields = fou.split_frame_fields(paths)
+    if sample_fields:
+        dataset.delete_sample_fields(sample_fields)
+    if frame_fields:
+        dataset.delete_frame_fields(frame_fields)
+
+
+def _rename_sidebar_group(dataset: fo.Dataset, name: str, new_name: str) -> None:
+    groups = dataset.app_config.sidebar_groups
+    if not groups or not any(g.name == name for g in groups):
+        return
+    target = next((g for g in groups if g.name == new_name), None)
+    kept = []
+    for group in groups:
+        if group.name == name and target is not None:
+            target.paths.extend(p for p in group.paths if p not in target.paths)
+            continue
+        if group.name == name:
+            group.name = new_name
+        kept.append(group)
+    dataset.app_config.sidebar_groups = kept
+    dataset.save()
+
+
+def _delete_empty_sidebar_group(dataset: fo.Dataset, name: str) -> None:
+    groups = dataset.app_config.sidebar_groups
+    if groups and any(g.name == name and not g.paths for g in groups):
+        dataset.app_config.sidebar_groups = [g for g in groups if g.name != name or g.paths]
+        dataset.save()
 
 
 # --------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluatedFrame:
+    """One evaluated frame (or image) of a run, as :meth:`PointingGameResults.worst_misses`
+    lists them.
+
+    Args:
+        frame_class: the frame's class
+        hit: whether the final point hit
+        distance: normalised distance of the point to the nearest box (None: no point)
+        sample_id: the sample (video) ID
+        frame_id: the frame's ID (the sample ID for images and frame samples)
+        frame_number: the frame number (None for images)
+        filepath: the media of the sample (the video for frames)
+    """
+
+    frame_class: str
+    hit: bool
+    distance: Optional[float]
+    sample_id: str
+    frame_id: str
+    frame_number: Optional[int]
+    filepath: Optional[str]
 
 
 class PointingGameResults(foud.DetectionResults):
@@ -360,8 +451,14 @@ class PointingGameResults(foud.DetectionResults):
         component_hits (None): component key -> per-frame hits
         num_protocol_fallbacks (0): points scored in normalised coordinates because the
             ``"paper"`` protocol lacked ``input_point``/``input_size``
+        num_without_prediction (None): frames with ground truth but no predicted point
+            (misses or left out, see ``config.missing``); None counts the evaluated frames
+            without a distance
+        num_invalid_boxes (0): ground-truth boxes that could not be scored and were ignored
+        num_invalid_frames (0): frames not evaluated because none of their boxes could be
+            scored
         classes (None): the list of classes
-        missing (None): the label used for unmatched entries
+        missing (None): the label FiftyOne uses for unmatched entries
         custom_metrics (None): custom metrics
         backend (None): a :class:`PointingGameEvaluation`
     """
@@ -382,6 +479,9 @@ class PointingGameResults(foud.DetectionResults):
         distances=None,
         component_hits=None,
         num_protocol_fallbacks=0,
+        num_without_prediction=None,
+        num_invalid_boxes=0,
+        num_invalid_frames=0,
         classes=None,
         missing=None,
         custom_metrics=None,
@@ -405,12 +505,17 @@ class PointingGameResults(foud.DetectionResults):
         self.distances = list(distances or [])
         self.component_hits = {k: [bool(h) for h in v] for k, v in (component_hits or {}).items()}
         self.num_protocol_fallbacks = int(num_protocol_fallbacks)
+        if num_without_prediction is None:  # runs saved before the count was stored
+            num_without_prediction = sum(1 for d in self.distances if d is None)
+        self.num_without_prediction = int(num_without_prediction)
+        self.num_invalid_boxes = int(num_invalid_boxes)
+        self.num_invalid_frames = int(num_invalid_frames)
 
     # -- numbers --------------------------------------------------------------------
 
     @property
     def num_evaluated(self) -> int:
-        """Number of evaluated frames (frames or images with ground truth)."""
+        """Number of evaluated frames."""
         return len(self.hits)
 
     @property
@@ -424,9 +529,15 @@ class PointingGameResults(foud.DetectionResults):
         return self.num_evaluated - self.num_hits
 
     @property
-    def num_without_prediction(self) -> int:
-        """Number of evaluated frames without a predicted point (counted as misses)."""
-        return sum(1 for d in self.distances if d is None)
+    def num_skipped(self) -> int:
+        """Frames with ground truth that were not evaluated: no valid box, or no predicted
+        point with ``missing="skip"``."""
+        skipped_without_point = self.num_without_prediction if self._skips_missing else 0
+        return self.num_invalid_frames + skipped_without_point
+
+    @property
+    def _skips_missing(self) -> bool:
+        return getattr(self.config, "missing", "miss") == "skip"
 
     @property
     def accuracy(self) -> float:
@@ -441,17 +552,23 @@ class PointingGameResults(foud.DetectionResults):
             entry = counts.setdefault(frame_class, [0, 0])
             entry[0] += int(hit)
             entry[1] += 1
+        return {c: GroupAccuracy(accuracy=h / n, num_hits=h, count=n) for c, (h, n) in sorted(counts.items())}
+
+    @property
+    def per_component_groups(self) -> dict[str, GroupAccuracy]:
+        """Component -> :class:`GroupAccuracy` over all evaluated frames (a frame without that
+        component's point counts as a miss)."""
+        n = self.num_evaluated
         return {
-            c: GroupAccuracy(accuracy=h / n, num_hits=h, count=n)
-            for c, (h, n) in sorted(counts.items())
+            c: GroupAccuracy(accuracy=sum(h) / n if n else 0.0, num_hits=sum(h), count=n)
+            for c, h in self.component_hits.items()
         }
 
     @property
     def per_component(self) -> dict[str, float]:
         """Component (``action``, ``verb``, ``object``, ...) -> accuracy over all evaluated
         frames (a frame without that component's point counts as a miss)."""
-        n = self.num_evaluated
-        return {c: (sum(h) / n if n else 0.0) for c, h in self.component_hits.items()}
+        return {c: g.accuracy for c, g in self.per_component_groups.items()}
 
     def metrics(self, classes=None, average="micro", beta=1.0) -> dict:
         """Returns the metrics of the run.
@@ -459,7 +576,8 @@ class PointingGameResults(foud.DetectionResults):
         ``accuracy`` is the pointing accuracy (computed from the matches, so it honours
         :meth:`use_subset`); ``precision``/``recall``/``fscore``/``support`` are the
         detection-style numbers the Model Evaluation panel shows; ``num_evaluated``,
-        ``num_hits``, ``num_without_prediction`` and ``<component>_accuracy`` follow.
+        ``num_hits``, ``num_without_prediction``, ``num_invalid_boxes``,
+        ``num_invalid_frames`` and ``<component>_accuracy`` follow.
         """
         metrics = super().metrics(classes=classes, average=average, beta=beta)
         evaluated = self.ytrue != self.missing
@@ -470,25 +588,53 @@ class PointingGameResults(foud.DetectionResults):
         metrics["num_hits"] = num_hits
         if not self.has_subset:
             metrics["num_without_prediction"] = self.num_without_prediction
+            metrics["num_invalid_boxes"] = self.num_invalid_boxes
+            metrics["num_invalid_frames"] = self.num_invalid_frames
             for component, accuracy in self.per_component.items():
                 metrics["%s_accuracy" % component] = accuracy
         return metrics
 
+    def notes(self) -> list[str]:
+        """One sentence per frame count the numbers leave out or count specially (frames
+        without a predicted point, ground truth that could not be scored)."""
+        notes = []
+        if self.num_without_prediction:
+            if self._skips_missing:
+                notes.append(
+                    "%d frame(s) with ground truth but no predicted point were not evaluated "
+                    "(missing='skip')" % self.num_without_prediction
+                )
+            else:
+                notes.append(
+                    "%d evaluated frame(s) had no predicted point and count as misses "
+                    "(missing='skip' leaves them out)" % self.num_without_prediction
+                )
+        if self.num_invalid_boxes:
+            notes.append(
+                "%d ground-truth box(es) could not be scored (non-finite, zero or negative area, "
+                "or outside the frame) and were ignored; %d frame(s) had no other box and were "
+                "not evaluated" % (self.num_invalid_boxes, self.num_invalid_frames)
+            )
+        if self.num_protocol_fallbacks:
+            notes.append(
+                "%d point(s) had no input_point/input_size and were compared in normalised "
+                "coordinates" % self.num_protocol_fallbacks
+            )
+        return notes
+
     def report_str(self, digits: int = 3) -> str:
-        """Returns the per-class / per-component table as text."""
+        """Returns the per-class / per-component table and the :meth:`notes` as text."""
         rows = [(c, g.count, g.num_hits, g.accuracy) for c, g in self.per_class.items()]
         rows.append(("overall", self.num_evaluated, self.num_hits, self.accuracy))
-        lines = _table(["class", "frames", "hits", "accuracy"], rows, digits)
+        lines = format_table(["class", "frames", "hits", "accuracy"], rows, digits)
         if self.component_hits:
             lines.append("")
-            comp_rows = [
-                (c, self.num_evaluated, sum(self.component_hits[c]), a)
-                for c, a in self.per_component.items()
-            ]
-            lines += _table(["component", "frames", "hits", "accuracy"], comp_rows, digits)
-        if self.num_without_prediction:
+            comp_rows = [(c, g.count, g.num_hits, g.accuracy) for c, g in self.per_component_groups.items()]
+            lines += format_table(["component", "frames", "hits", "accuracy"], comp_rows, digits)
+        notes = self.notes()
+        if notes:
             lines.append("")
-            lines.append("%d evaluated frame(s) had no predicted point" % self.num_without_prediction)
+            lines += notes
         return "\n".join(lines)
 
     def print_report(self, classes=None, digits: int = 3) -> None:
@@ -497,7 +643,7 @@ class PointingGameResults(foud.DetectionResults):
 
     # -- views ----------------------------------------------------------------------
 
-    def misses_view(self, samples=None, label: Optional[str] = None):
+    def misses_view(self, samples=None, label: Optional[str] = None, component: Optional[str] = None):
         """Returns a view of the missed frames.
 
         On video collections the result keeps only videos with a miss and only their missed
@@ -507,17 +653,65 @@ class PointingGameResults(foud.DetectionResults):
         Args:
             samples (None): the collection to filter (defaults to the evaluated view)
             label (None): only frames whose ground truth contains a box of this class
+            component (None): the frames whose ``component`` point (``"action"``, ``"verb"``,
+                ``"object"``) missed, instead of the frames whose final point missed
         """
-        return _outcome_view(self, samples, label, hit=False)
+        return _outcome_view(self, samples, False, label, component)
 
-    def hits_view(self, samples=None, label: Optional[str] = None):
-        """Returns a view of the frames whose final point hit (see :meth:`misses_view`)."""
-        return _outcome_view(self, samples, label, hit=True)
+    def hits_view(self, samples=None, label: Optional[str] = None, component: Optional[str] = None):
+        """Returns a view of the frames whose final (or ``component``) point hit (see
+        :meth:`misses_view`)."""
+        return _outcome_view(self, samples, True, label, component)
+
+    def frame_view(self, frame_id: str, samples=None):
+        """Returns the view of one evaluated frame: the video with only that frame, or the
+        image / frame sample.
+
+        Args:
+            frame_id: the frame's ID (the sample ID for images and frame samples), as in
+                :attr:`frame_ids`
+            samples (None): the collection to select from (defaults to the evaluated view)
+        """
+        try:
+            index = self.frame_ids.index(frame_id)
+        except ValueError:
+            raise ValueError("Frame '%s' was not evaluated by this run" % frame_id) from None
+        samples = self.samples if samples is None else samples
+        if is_frame_path(self.config.pred_field):
+            return samples.select(self.sample_ids[index]).select_frames([frame_id])
+        return samples.select(frame_id)
+
+    def worst_misses(self, limit: Optional[int] = 10) -> list[EvaluatedFrame]:
+        """Returns the misses farthest from their ground truth first, frames without a
+        predicted point last.
+
+        Args:
+            limit (10): the maximum number of misses to return (None: all)
+        """
+        misses = [i for i, hit in enumerate(self.hits) if not hit]
+        misses.sort(
+            key=lambda i: (self.distances[i] is None, -(self.distances[i] or 0.0), self.frame_classes[i])
+        )
+        misses = misses[:limit] if limit is not None else misses
+        paths = _filepaths(root_dataset(self.samples), [self.sample_ids[i] for i in misses])
+        return [
+            EvaluatedFrame(
+                frame_class=self.frame_classes[i],
+                hit=False,
+                distance=self.distances[i],
+                sample_id=self.sample_ids[i],
+                frame_id=self.frame_ids[i],
+                frame_number=self.frame_numbers[i] if i < len(self.frame_numbers) else None,
+                filepath=paths.get(self.sample_ids[i]),
+            )
+            for i in misses
+        ]
 
     # -- serialisation --------------------------------------------------------------
 
     @classmethod
     def _from_dict(cls, d, samples, config, eval_key, **kwargs):
+        # FiftyOne's hook for building results from their stored form (BaseRunResults.from_dict)
         ytrue = d.get("ytrue", [])
         n = len(ytrue)
 
@@ -526,14 +720,7 @@ class PointingGameResults(foud.DetectionResults):
             return value if value is not None else [None] * n
 
         matches = list(
-            zip(
-                ytrue,
-                column("ypred"),
-                column("ious"),
-                column("confs"),
-                column("ytrue_ids"),
-                column("ypred_ids"),
-            )
+            zip(ytrue, column("ypred"), column("ious"), column("confs"), column("ytrue_ids"), column("ypred_ids"))
         )
         return cls(
             samples,
@@ -548,6 +735,9 @@ class PointingGameResults(foud.DetectionResults):
             distances=d.get("distances"),
             component_hits=d.get("component_hits"),
             num_protocol_fallbacks=d.get("num_protocol_fallbacks", 0),
+            num_without_prediction=d.get("num_without_prediction"),
+            num_invalid_boxes=d.get("num_invalid_boxes", 0),
+            num_invalid_frames=d.get("num_invalid_frames", 0),
             classes=d.get("classes"),
             missing=d.get("missing"),
             custom_metrics=d.get("custom_metrics"),
@@ -555,7 +745,10 @@ class PointingGameResults(foud.DetectionResults):
         )
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], digits: int) -> list[str]:
+def format_table(header: Sequence[str], rows: Iterable[Sequence[Any]], digits: int) -> list[str]:
+    """Lines of a plain-text table: the first column left-aligned, the others right-aligned,
+    floats with ``digits`` decimals, None as ``-``."""
+
     def fmt(v):
         if isinstance(v, float):
             return "%.*f" % (digits, v)
@@ -572,13 +765,24 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], digits: int) ->
     return lines
 
 
-def _hit_field_path(samples, eval_key: str, suffix: str = "hit") -> tuple[str, bool]:
-    """Returns the field name of ``<eval_key>_<suffix>`` in ``samples`` and whether it is a
-    frame field."""
+def _filepaths(dataset: fo.Dataset, sample_ids: list[str]) -> dict[str, str]:
+    if not sample_ids:
+        return {}
+    ids, paths = dataset.select(sample_ids).values(["id", "filepath"])
+    return dict(zip(ids, paths))
+
+
+def outcome_field(samples, eval_key: str, suffix: str = "hit") -> tuple[str, bool]:
+    """Returns the name of the field ``<eval_key>_<suffix>`` on ``samples`` and whether it is
+    a frame field.
+
+    Raises:
+        ValueError: the collection has no such field
+    """
     name = "%s_%s" % (eval_key, suffix)
-    if samples._has_frame_fields() and samples.get_field("frames." + name) is not None:
+    if samples.has_frame_field(name):
         return name, True
-    if samples.get_field(name) is not None:
+    if samples.has_field(name):
         return name, False
     raise ValueError(
         "The collection has no field '%s' (nor 'frames.%s'); run "
@@ -586,17 +790,25 @@ def _hit_field_path(samples, eval_key: str, suffix: str = "hit") -> tuple[str, b
     )
 
 
-def _outcome_view(results: PointingGameResults, samples, label, hit: bool):
+def _outcome_view(results: PointingGameResults, samples, hit: bool, label, component):
     if results.key is None:
         raise ValueError(
             "These results were computed with eval_key=None, so nothing was stored on the "
             "samples; re-run evaluate_pointing_game() with an eval_key to build views"
         )
+    suffix = "hit"
+    if component is not None:
+        if component not in results.component_hits:
+            raise ValueError(
+                "Run '%s' has no component '%s'; it has %s"
+                % (results.key, component, sorted(results.component_hits) or "none")
+            )
+        suffix = "%s_hit" % component
     samples = results.samples if samples is None else samples
-    name, is_frames = _hit_field_path(samples, results.key)
+    name, is_frames = outcome_field(samples, results.key, suffix)
     expr = F(name) == hit
     if label is not None:
-        gt = _leaf(results.config.gt_field)
+        gt = strip_frames(results.config.gt_field)
         expr = expr & (F(gt + ".detections").filter(F("label") == label).length() > 0)
     if is_frames:
         return samples.match_frames(expr)
@@ -607,42 +819,131 @@ def _outcome_view(results: PointingGameResults, samples, label, hit: bool):
 
 
 # --------------------------------------------------------------------------------------
-# Entry point
+# Checks before anything is computed
 # --------------------------------------------------------------------------------------
 
 
-def _resolve_field(samples, name: str, what: str) -> str:
-    is_video = samples._has_frame_fields()
-    if name.startswith("frames.") and not is_video:
+def _resolve_fields(samples, pred_field: str, gt_field: str) -> tuple[str, str]:
+    pred_field, pred_schema = resolve_field(samples, pred_field, "pred_field")
+    gt_field, gt_schema = resolve_field(samples, gt_field, "gt_field")
+    if is_frame_path(pred_field) != is_frame_path(gt_field):
         raise ValueError(
-            "%s field '%s' is a frame field, but the collection has no frames (media type "
-            "'%s'); pass the field name without 'frames.'" % (what, name, samples.media_type)
+            "pred_field='%s' and gt_field='%s' must both be frame fields or both sample fields"
+            % (pred_field, gt_field)
         )
-    if (
-        is_video
-        and not name.startswith("frames.")
-        and samples.get_field(name) is None
-        and samples.get_field("frames." + name) is not None
+    for role, path, schema, expected in (
+        ("pred_field", pred_field, pred_schema, fol.Keypoints),
+        ("gt_field", gt_field, gt_schema, fol.Detections),
     ):
-        name = "frames." + name
-    if samples.get_field(name) is None:
-        raise ValueError(
-            "The collection has no %s field '%s'; check the name (frame fields of videos can "
-            "be given as 'frames.<name>' or '<name>')" % (what, name)
-        )
-    return name
+        label_type = document_type(schema)
+        if label_type is None or not issubclass(label_type, expected):
+            raise ValueError(
+                "%s='%s' must hold %s labels, but it holds %s"
+                % (role, path, expected.__name__, getattr(label_type, "__name__", type(schema).__name__))
+            )
+    return pred_field, gt_field
 
 
-def _check_label_type(samples, name: str, expected: type, what: str) -> None:
+def _key_problem(samples, eval_key) -> Optional[str]:
+    if not isinstance(eval_key, str) or not eval_key:
+        return "Enter an evaluation key"
+    if not KEY_PATTERN.match(eval_key):
+        return "'%s' is not a valid key: use letters, digits and underscores, not starting with a digit" % eval_key
+    if eval_key in RESERVED_EVAL_KEYS:
+        return "'%s' is a keypoint attribute name; choose another key" % eval_key
+    if eval_key in samples.list_evaluations():
+        try:
+            method = samples.get_evaluation_info(eval_key).config.method
+        except Exception:  # a run whose config class cannot be imported
+            method = None
+        if method != METHOD_NAME:
+            return (
+                "'%s' already names a different kind of evaluation on this dataset; choose "
+                "another key or delete that evaluation first" % eval_key
+            )
+    return None
+
+
+def _planned_config(samples, pred_field: str, gt_field: str, box_mode="any", protocol="paper",
+                    missing="miss", components=True) -> PointingGameEvaluationConfig:
+    """The config of a run, with the component fields the predictions will give."""
+    config = PointingGameEvaluationConfig(
+        pred_field,
+        gt_field,
+        box_mode=box_mode,
+        protocol=protocol,
+        missing=missing,
+        components=components,
+        frame_fields=is_frame_path(pred_field) or is_frames_view(samples),
+    )
+    if components:
+        names = samples.distinct("%s.keypoints.component" % pred_field)
+        config.component_names = sorted({component_key(c) for c in names if c is not None and c != FINAL_COMPONENT})
+    return config
+
+
+def _field_owners(dataset: fo.Dataset) -> dict[str, str]:
+    """Field path -> key of the evaluation that writes it, over every evaluation of the dataset."""
+    owners = {}
+    for key in dataset.list_evaluations():
+        try:
+            info = dataset.get_evaluation_info(key)
+            fields = info.config.build().get_fields(dataset, key)
+        except Exception as e:  # a run whose classes or fields cannot be loaded
+            logger.debug("Cannot list the fields of evaluation '%s': %s", key, e)
+            continue
+        for field in fields:
+            owners.setdefault(field, key)
+    return owners
+
+
+def _field_problem(samples, config: PointingGameEvaluationConfig, eval_key: str) -> Optional[str]:
+    """Why the run cannot write its fields: one belongs to another evaluation, or exists and was
+    not written by an earlier run of this key."""
+    dataset = root_dataset(samples)
+    owners = _field_owners(dataset)
+    for path in _run_fields(config, eval_key):
+        owner = owners.get(path)
+        if owner is not None and owner != eval_key:
+            return (
+                "eval_key '%s' would write '%s', which evaluation '%s' writes; choose another key "
+                "or delete evaluation '%s' first" % (eval_key, path, owner, owner)
+            )
+        if owner is None and dataset.get_field(path) is not None:
+            return (
+                "eval_key '%s' would write '%s', a field that exists and was not written by a "
+                "pointing-game run of that key; choose another key (nothing was written)" % (eval_key, path)
+            )
+    return None
+
+
+def eval_key_problem(samples, eval_key, pred_field: Optional[str] = None, gt_field: Optional[str] = None,
+                     components: bool = True) -> Optional[str]:
+    """Why ``eval_key`` cannot name a pointing-game run on ``samples``, or None when it can
+    (an existing pointing-game run of that key is replaced).
+
+    Args:
+        samples: the collection to evaluate
+        eval_key: the evaluation key
+        pred_field (None): the predicted field; with ``gt_field``, also checks that the fields
+            the run would write belong to no other evaluation and to nothing else
+        gt_field (None): the ground-truth field
+        components (True): whether the run scores the component points
+    """
+    problem = _key_problem(samples, eval_key)
+    if problem is not None or pred_field is None or gt_field is None:
+        return problem
     try:
-        label_type = samples._get_label_field_type(name)
-    except ValueError:
-        label_type = None
-    if label_type is None or not issubclass(label_type, expected):
-        raise ValueError(
-            "The %s field '%s' must hold %s labels, but it holds %s"
-            % (what, name, expected.__name__, getattr(label_type, "__name__", label_type))
-        )
+        pred_field, gt_field = _resolve_fields(samples, pred_field, gt_field)
+    except ValueError as e:
+        return str(e)
+    config = _planned_config(samples, pred_field, gt_field, components=components)
+    return _field_problem(samples, config, eval_key)
+
+
+# --------------------------------------------------------------------------------------
+# Scoring every frame
+# --------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -653,75 +954,85 @@ class _Record:
     outcome: FrameOutcome
 
 
-def _collect(samples, pred_field: str, gt_field: str, config, progress=None) -> list[_Record]:
-    records: list[_Record] = []
-    if pred_field.startswith("frames."):
+@dataclasses.dataclass
+class _Counts:
+    without_prediction: int = 0
+    invalid_boxes: int = 0
+    invalid_frames: int = 0
+
+    def add(self, score: _DocumentScore) -> None:
+        self.without_prediction += int(score.without_prediction)
+        self.invalid_boxes += score.num_invalid_boxes
+        self.invalid_frames += int(score.only_invalid_boxes)
+
+
+def _rows(samples, config: PointingGameEvaluationConfig):
+    """``(frame_id, sample_id, frame_number, prediction, ground truth)`` per frame or image,
+    and their number."""
+    pred, gt = config.pred_field, config.gt_field
+    if is_frame_path(pred):
         sample_ids, frame_ids, frame_numbers, preds, gts = samples.values(
-            ["id", "frames.id", "frames.frame_number", pred_field, gt_field]
+            ["id", "frames.id", "frames.frame_number", pred, gt]
         )
-        rows = zip(sample_ids, frame_ids, frame_numbers, preds, gts)
-        with fou.ProgressBar(total=len(sample_ids), progress=progress) as bar:
-            for sid, fids, fns, fpreds, fgts in bar(rows):
-                for fid, fn, pred, gt in zip(fids or [], fns or [], fpreds or [], fgts or []):
-                    outcome = _score_frame(pred, gt, config)
-                    if outcome is not None:
-                        records.append(_Record(fid, sid, fn, outcome))
-        return records
-
-    if samples._dataset._is_frames:
-        ids, sample_ids, frame_numbers, preds, gts = samples.values(
-            ["id", "sample_id", "frame_number", pred_field, gt_field]
+        rows = (
+            (fid, sid, fn, p, g)
+            for sid, fids, fns, fpreds, fgts in zip(sample_ids, frame_ids, frame_numbers, preds, gts)
+            for fid, fn, p, g in zip(fids or [], fns or [], fpreds or [], fgts or [])
         )
+        return rows, sum(len(f or []) for f in frame_ids)
+    if is_frames_view(samples):
+        ids, sample_ids, frame_numbers, preds, gts = samples.values(["id", "sample_id", "frame_number", pred, gt])
     else:
-        ids, preds, gts = samples.values(["id", pred_field, gt_field])
+        ids, preds, gts = samples.values(["id", pred, gt])
         sample_ids, frame_numbers = ids, [None] * len(ids)
-
-    rows = zip(ids, sample_ids, frame_numbers, preds, gts)
-    with fou.ProgressBar(total=len(ids), progress=progress) as bar:
-        for fid, sid, fn, pred, gt in bar(rows):
-            outcome = _score_frame(pred, gt, config)
-            if outcome is not None:
-                records.append(_Record(fid, sid, fn, outcome))
-    return records
+    return zip(ids, sample_ids, frame_numbers, preds, gts), len(ids)
 
 
-def _declare_fields(samples, config: PointingGameEvaluationConfig, eval_key: str) -> None:
-    doc_fields = {
-        "%s_hit" % eval_key: fof.BooleanField,
-        "%s_distance" % eval_key: fof.FloatField,
-    }
-    for component in config.component_names:
-        doc_fields["%s_%s_hit" % (eval_key, component)] = fof.BooleanField
-    label_attr = "%s.keypoints.%s" % (_leaf(config.pred_field), eval_key)
-
-    dataset = samples._dataset
-    root = samples._root_dataset
-    if config.pred_field.startswith("frames."):
-        for name, ftype in doc_fields.items():
-            dataset.add_frame_field(name, ftype)
-        dataset.add_frame_field(label_attr, fof.StringField)
-        dataset.add_sample_field("%s_num_hits" % eval_key, fof.IntField)
-        dataset.add_sample_field("%s_num_misses" % eval_key, fof.IntField)
-        return
-
-    for name, ftype in doc_fields.items():
-        dataset.add_sample_field(name, ftype)
-    dataset.add_sample_field(label_attr, fof.StringField)
-    if root is not dataset and config.frame_fields:
-        # to_frames() view: the fields are synced to the frames of the source videos
-        for name, ftype in doc_fields.items():
-            root.add_frame_field(name, ftype)
-        root.add_frame_field(label_attr, fof.StringField)
+def _score_all(samples, config: PointingGameEvaluationConfig, progress=None) -> tuple[list[_Record], _Counts]:
+    records: list[_Record] = []
+    counts = _Counts()
+    rows, total = _rows(samples, config)
+    with fou.ProgressBar(total=total, progress=progress) as bar:
+        for frame_id, sample_id, frame_number, pred, gt in bar(rows):
+            score = _score_document(pred, gt, config)
+            counts.add(score)
+            if score.outcome is not None:
+                records.append(_Record(frame_id, sample_id, frame_number, score.outcome))
+    return records, counts
 
 
-def _write_fields(samples, config, eval_key: str, records: list[_Record]) -> None:
-    frame_level = config.pred_field.startswith("frames.")
-    prefix = "frames." if frame_level else ""
-    key_field = "frames.id" if frame_level else "id"
+# --------------------------------------------------------------------------------------
+# Writing: new fields under temporary names, then the swap
+# --------------------------------------------------------------------------------------
+
+
+def _pending_key(dataset: fo.Dataset, config: PointingGameEvaluationConfig, eval_key: str) -> str:
+    while True:
+        key = "%s_pending_%s" % (eval_key, uuid.uuid4().hex[:8])
+        if all(dataset.get_field(p) is None for p in _run_fields(config, key)):
+            return key
+
+
+def _declare_fields(dataset: fo.Dataset, config: PointingGameEvaluationConfig, eval_key: str) -> None:
+    add = dataset.add_frame_field if config.frame_fields else dataset.add_sample_field
+    for name, field_type in _document_fields(config, eval_key).items():
+        add(name, field_type)
+    add(strip_frames(_label_attribute(config, eval_key)), fof.StringField)
+    for name in _summary_fields(config, eval_key):
+        dataset.add_sample_field(name, fof.IntField)
+
+
+def _write_fields(samples, config: PointingGameEvaluationConfig, eval_key: str, records: list[_Record]) -> None:
+    """Writes the outcome of every record under ``eval_key``. A ``to_frames()`` view is written
+    through the frames of its videos."""
+    dataset = root_dataset(samples)
+    target = dataset if is_frames_view(samples) else samples
+    prefix = FRAMES_PREFIX if config.frame_fields else ""
+    key_field = "frames.id" if config.frame_fields else "id"
 
     def write(name, values):
         if values:
-            samples.set_values(prefix + name, values, key_field=key_field, progress=False)
+            target.set_values(prefix + name, values, key_field=key_field, progress=False)
 
     write("%s_hit" % eval_key, {r.frame_id: r.outcome.hit for r in records})
     write("%s_distance" % eval_key, {r.frame_id: r.outcome.distance for r in records})
@@ -733,7 +1044,7 @@ def _write_fields(samples, config, eval_key: str, records: list[_Record]) -> Non
 
     label_values = [
         {
-            "sample_id": r.frame_id if not frame_level else r.sample_id,
+            "sample_id": r.sample_id if config.frame_fields else r.frame_id,
             "frame_id": r.frame_id,
             "label_id": r.outcome.final.id,
             "value": HIT if r.outcome.hit else MISS,
@@ -742,18 +1053,62 @@ def _write_fields(samples, config, eval_key: str, records: list[_Record]) -> Non
         if r.outcome.final is not None
     ]
     if label_values:
-        samples.set_label_values(
-            "%s.keypoints.%s" % (config.pred_field, eval_key), label_values, progress=False
-        )
+        target.set_label_values(_label_attribute(config, eval_key), label_values, progress=False)
 
-    if frame_level:
+    if _summary_fields(config, eval_key):
         num_hits: dict[str, int] = {}
         num_misses: dict[str, int] = {}
         for r in records:
             num_hits[r.sample_id] = num_hits.get(r.sample_id, 0) + int(r.outcome.hit)
             num_misses[r.sample_id] = num_misses.get(r.sample_id, 0) + int(not r.outcome.hit)
-        for name, values in (("num_hits", num_hits), ("num_misses", num_misses)):
-            samples.set_values("%s_%s" % (eval_key, name), values, key_field="id", progress=False)
+        for name, values in zip(_summary_fields(config, eval_key), (num_hits, num_misses)):
+            if values:
+                samples.set_values(name, values, key_field="id", progress=False)
+
+
+def _store(samples, method: PointingGameEvaluation, results: PointingGameResults, records: list[_Record]) -> None:
+    """Stores a computed run under ``results.key``, replacing a run of that key only once the
+    new fields are written in full."""
+    config, eval_key = method.config, results.key
+    dataset = root_dataset(samples)
+
+    pending = _pending_key(dataset, config, eval_key)
+    try:
+        _declare_fields(dataset, config, pending)
+        _write_fields(samples, config, pending, records)
+    except BaseException:
+        _delete_fields(dataset, _run_fields(config, pending))
+        raise
+
+    # the swap: a few quick database operations, undone if one of them fails
+    old_removed = eval_key not in dataset.list_evaluations()
+    registered = False
+    try:
+        if not old_removed:
+            dataset.delete_evaluation(eval_key)
+            old_removed = True
+        _rename_fields(dataset, config, pending, eval_key)
+        method.register_run(samples, eval_key, overwrite=False)
+        registered = True
+        method.compute_custom_metrics(samples, eval_key, results)
+        method.save_run_results(samples, eval_key, results)
+    except BaseException:
+        if registered:
+            dataset.delete_evaluation(eval_key)  # never a record without results
+        _delete_fields(dataset, _run_fields(config, pending))
+        if old_removed:
+            _delete_fields(dataset, _run_fields(config, eval_key))
+        raise
+
+    if not is_frames_view(samples):
+        method.add_fields_to_sidebar_group(samples, eval_key, omit_fields=(config.pred_field, config.gt_field))
+    else:
+        samples.reload()  # the frames view picks up the fields written on the frames of its videos
+
+
+# --------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------
 
 
 def evaluate_pointing_game(
@@ -763,10 +1118,15 @@ def evaluate_pointing_game(
     eval_key: Optional[str] = "pointing",
     box_mode: str = "any",
     protocol: str = "paper",
+    missing: str = "miss",
     components: bool = True,
     progress=None,
 ) -> PointingGameResults:
     """Runs the pointing game on a video dataset, a ``to_frames()`` view or an image dataset.
+
+    Every frame is scored before anything is written; a run that fails (bad input, an
+    interruption, a database error while writing) leaves an earlier run of the same key as it
+    was.
 
     Args:
         samples: a :class:`fiftyone.core.collections.SampleCollection`
@@ -780,64 +1140,41 @@ def evaluate_pointing_game(
         protocol ("paper"): ``"paper"`` (integer ``input_point`` against boxes rounded into
             the input frame) or ``"normalized"`` (normalised point against normalised boxes);
             both include the borders
+        missing ("miss"): a frame with ground truth but no predicted point counts as a miss
+            (``"miss"``) or is not evaluated (``"skip"``, as the paper skips unreadable
+            samples); :attr:`PointingGameResults.num_without_prediction` counts them either way
         components (True): also score the ``action``/``verb``/``object`` points
         progress (None): whether to render progress bars (True/False), the FiftyOne default
             (None), or a progress callback
 
     Returns:
         a :class:`PointingGameResults`
+
+    Raises:
+        ValueError: a bad option, field or key (nothing is written)
     """
     check_choice("box_mode", box_mode, BOX_MODES)
     check_choice("protocol", protocol, PROTOCOLS)
-    if eval_key in RESERVED_EVAL_KEYS:
-        raise ValueError(
-            "eval_key %r would overwrite the keypoint attribute of the same name; choose "
-            "another key, e.g. 'pointing'" % eval_key
-        )
-    fov.validate_non_grouped_collection(samples)
+    check_choice("missing", missing, MISSING_POLICIES)
+    fova.validate_non_grouped_collection(samples)
+    if eval_key is not None:
+        problem = _key_problem(samples, eval_key)
+        if problem is not None:
+            raise ValueError(problem)
 
-    pred_field = _resolve_field(samples, pred_field, "prediction")
-    gt_field = _resolve_field(samples, gt_field, "ground-truth")
-    if pred_field.startswith("frames.") != gt_field.startswith("frames."):
-        raise ValueError(
-            "The prediction field '%s' and the ground-truth field '%s' must both be frame "
-            "fields or both sample fields" % (pred_field, gt_field)
-        )
-    _check_label_type(samples, pred_field, fol.Keypoints, "prediction")
-    _check_label_type(samples, gt_field, fol.Detections, "ground-truth")
-
-    frame_fields = pred_field.startswith("frames.") or bool(
-        getattr(samples._dataset, "_is_frames", False)
-    )
-    config = PointingGameEvaluationConfig(
-        pred_field,
-        gt_field,
-        box_mode=box_mode,
-        protocol=protocol,
-        components=components,
-        frame_fields=frame_fields,
-    )
+    pred_field, gt_field = _resolve_fields(samples, pred_field, gt_field)
+    config = _planned_config(samples, pred_field, gt_field, box_mode, protocol, missing, components)
     method = config.build()
     method.ensure_requirements()
-    method.register_run(samples, eval_key)
+    if eval_key is not None:
+        method.validate_run(samples, eval_key, overwrite=True)
+        problem = _field_problem(samples, config, eval_key)
+        if problem is not None:
+            raise ValueError(problem)
 
     logger.info("Evaluating pointing game on '%s' against '%s'...", pred_field, gt_field)
-    records = _collect(samples, pred_field, gt_field, config, progress=progress)
-
-    component_names = sorted({c for r in records for c in r.outcome.component_hits})
-    config.component_names = component_names
-    num_fallbacks = sum(1 for r in records if r.outcome.used_fallback)
-    if num_fallbacks:
-        logger.warning(
-            "%d evaluated point(s) have no input_point/input_size, so the 'paper' protocol "
-            "compared them in normalised coordinates",
-            num_fallbacks,
-        )
-
-    if eval_key is not None:
-        method.update_run_config(samples, eval_key, config)
-        _declare_fields(samples, config, eval_key)
-        _write_fields(samples, config, eval_key, records)
+    records, counts = _score_all(samples, config, progress=progress)
+    config.component_names = sorted({c for r in records for c in r.outcome.component_hits})
 
     matches = [m for r in records for m in _matches(r.outcome)]
     results = PointingGameResults(
@@ -852,24 +1189,22 @@ def evaluate_pointing_game(
         hits=[r.outcome.hit for r in records],
         distances=[r.outcome.distance for r in records],
         component_hits={
-            c: [bool(r.outcome.component_hits.get(c, False)) for r in records]
-            for c in component_names
+            c: [bool(r.outcome.component_hits.get(c, False)) for r in records] for c in config.component_names
         },
-        num_protocol_fallbacks=num_fallbacks,
+        num_protocol_fallbacks=sum(1 for r in records if r.outcome.used_fallback),
+        num_without_prediction=counts.without_prediction,
+        num_invalid_boxes=counts.invalid_boxes,
+        num_invalid_frames=counts.invalid_frames,
         backend=method,
     )
-    method.compute_custom_metrics(samples, eval_key, results)
+    for note in results.notes():
+        logger.warning("Pointing game: %s", note)
 
     if eval_key is not None:
-        method.save_run_results(samples, eval_key, results)
-        if pred_field.startswith("frames.") or not frame_fields:
-            method.add_fields_to_sidebar_group(samples, eval_key, omit_fields=(pred_field, gt_field))
+        _store(samples, method, results, records)
 
     logger.info(
-        "Pointing game: %d/%d hits (accuracy %.4f)",
-        results.num_hits,
-        results.num_evaluated,
-        results.accuracy,
+        "Pointing game: %d/%d hits (accuracy %.4f)", results.num_hits, results.num_evaluated, results.accuracy
     )
     return results
 
@@ -896,6 +1231,25 @@ def triage_view_names(eval_key: str, classes: Sequence[str] = ()) -> list[str]:
     return names
 
 
+def load_pointing_game_results(dataset: fo.Dataset, eval_key: str) -> PointingGameResults:
+    """The results of the pointing-game run ``eval_key`` of ``dataset``.
+
+    Raises:
+        ValueError: there is no such run, or it is another kind of evaluation
+    """
+    if eval_key not in dataset.list_evaluations():
+        raise ValueError(
+            "No evaluation '%s' on dataset '%s'; available: %s" % (eval_key, dataset.name, dataset.list_evaluations())
+        )
+    results = dataset.load_evaluation_results(eval_key)
+    if not isinstance(results, PointingGameResults):
+        raise ValueError(
+            "Evaluation '%s' is not a pointing-game run (method %r)"
+            % (eval_key, dataset.get_evaluation_info(eval_key).config.method)
+        )
+    return results
+
+
 def save_triage_views(
     dataset: fo.Dataset,
     eval_key: str,
@@ -919,34 +1273,25 @@ def save_triage_views(
     """
     if not isinstance(dataset, fo.Dataset):
         raise ValueError(
-            "save_triage_views() needs the dataset itself (saved views live on datasets), "
-            "got a %s; pass view._root_dataset or the fo.Dataset" % type(dataset).__name__
+            "save_triage_views() needs the dataset itself (saved views live on datasets), got a "
+            "%s; pass fo.load_dataset(view.dataset_name)" % type(dataset).__name__
         )
-    if eval_key not in dataset.list_evaluations():
-        raise ValueError(
-            "No evaluation '%s' on dataset '%s'; available: %s"
-            % (eval_key, dataset.name, dataset.list_evaluations())
-        )
-    results = dataset.load_evaluation_results(eval_key)
-    if not isinstance(results, PointingGameResults):
-        raise ValueError("Evaluation '%s' is not a pointing-game run" % eval_key)
-
+    results = load_pointing_game_results(dataset, eval_key)
     if classes is None:
         classes = [c for c, g in results.per_class.items() if g.num_hits < g.count]
     classes = list(classes)
     names = triage_view_names(eval_key, classes)
-    eval_view = dataset.load_evaluation_view(eval_key)
 
     dataset.save_view(
         names[0],
-        results.misses_view(eval_view),
+        results.misses_view(),
         description="Frames missed by pointing-game run '%s'" % eval_key,
         overwrite=overwrite,
     )
     for name, c in zip(names[1:], classes):
         dataset.save_view(
             name,
-            results.misses_view(eval_view, label=c),
+            results.misses_view(label=c),
             description="Frames of class '%s' missed by pointing-game run '%s'" % (c, eval_key),
             overwrite=overwrite,
         )
