@@ -10,6 +10,7 @@ import fiftyone.operators as foo
 from fiftyone.operators.executor import ExecutionContext, ExecutionError
 
 from fiftyone_videogem.evaluation import PointingGameResults, evaluate_pointing_game
+from fiftyone_videogem.fields import is_frames_view
 from fiftyone_videogem.plugin.triage import (
     OVERALL_BAR,
     list_pointing_game_runs,
@@ -165,10 +166,12 @@ def test_operator_writes_evaluation_views_and_notifies(image_dataset):
 
 def test_operator_options_reach_the_evaluation(image_dataset):
     ds = image_dataset
-    res = run_operator(ds, eval_key="pg_union", box_mode="union", protocol="normalized", save_views=False)
+    res = run_operator(
+        ds, eval_key="pg_union", box_mode="union", protocol="normalized", missing="skip", save_views=False
+    )
     assert res.error is None, res.error_message
     config = ds.get_evaluation_info("pg_union").config
-    assert (config.box_mode, config.protocol) == ("union", "normalized")
+    assert (config.box_mode, config.protocol, config.missing) == ("union", "normalized", "skip")
     assert ds.list_saved_views() == []
     assert "saved view" not in requests(res, "notify")[0]["message"]
 
@@ -242,6 +245,10 @@ def test_operator_refuses_bad_keys(image_dataset):
     with pytest.raises(ExecutionError, match="not a valid key"):
         run_operator(ds, eval_key="two words")
     assert ds.list_evaluations() == []
+    run_operator(ds, eval_key="pg")
+    with pytest.raises(ExecutionError, match="would write 'pg_object_hit', which evaluation 'pg' writes"):
+        run_operator(ds, eval_key="pg_object")
+    assert ds.list_evaluations() == ["pg"]
 
 
 def test_validate_eval_key(image_dataset):
@@ -254,6 +261,11 @@ def test_validate_eval_key(image_dataset):
     evaluate_pointing_game(ds, "vgem_point", "gt", eval_key="pg", progress=False)
     assert validate_eval_key("pg", ds) is None  # replacing a pointing-game run is allowed
     assert list_pointing_game_runs(ds) == ["pg"]
+    # with the fields, keys whose fields overlap another run's are refused
+    assert validate_eval_key("pg_verb", ds) is None
+    problem = validate_eval_key("pg_verb", ds, "vgem_point", "gt")
+    assert "would write 'pg_verb_hit', which evaluation 'pg' writes" in problem
+    assert validate_eval_key("pg", ds, "vgem_point", "gt") is None
 
 
 def resolve_form(ds, **params):
@@ -270,6 +282,7 @@ def test_form_offers_fields_of_the_right_types_and_levels(image_dataset, video_d
     assert props["eval_key"].default == "pointing"
     assert props["box_mode"].type.values == ["any", "union"]
     assert props["protocol"].type.values == ["paper", "normalized"]
+    assert props["missing"].type.values == ["miss", "skip"] and props["missing"].default == "miss"
     assert "view_target" in props
 
     video_dataset.add_sample_field("clip_gt", fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
@@ -290,6 +303,9 @@ def test_form_flags_keys(image_dataset):
     props = resolve_form(image_dataset, pred_field="vgem_point", gt_field="gt", eval_key="pointing")
     assert not props["eval_key"].invalid
     assert "overwrite_warning" in props
+    props = resolve_form(image_dataset, pred_field="vgem_point", gt_field="gt", eval_key="pointing_action")
+    assert props["eval_key"].invalid
+    assert "which evaluation 'pointing' writes" in props["eval_key"].error_message
 
 
 def test_form_explains_missing_fields(make_dataset):
@@ -486,7 +502,7 @@ def test_panel_on_a_frames_view(video_dataset):
     res = run_panel(ds, "on_click_class", state=state, x="open door")
     (set_view,) = requests(res, "set_view")
     view = view_of(ds, set_view)
-    assert view._is_frames and len(view) == 3
+    assert is_frames_view(view) and len(view) == 3
     assert set(view.values("pgf_hit")) == {False}
 
     res = run_panel(ds, "show_miss", state=state, row=1)

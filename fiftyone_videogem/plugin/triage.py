@@ -13,33 +13,35 @@ registers them:
     in the App, clicking a component bar shows the frames that component missed, and a
     button shows every miss.
 
-Everything the panel displays is computed in its event handlers (``on_load``,
-``on_change_run``, ``refresh``) and stored in the panel state/data; ``render`` only lays
-the components out.
+The panel only wires state and draws: every number, table row and view it shows comes from
+the run's :class:`fiftyone_videogem.evaluation.PointingGameResults` (``per_class``,
+``per_component_groups``, ``notes()``, ``worst_misses()``, ``misses_view()``,
+``frame_view()``), read in its event handlers (``on_load``, ``on_change_run``, ``refresh``, the
+clicks) and kept in the panel state/data; ``render`` only lays the components out.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from typing import Any, Optional
 
 import fiftyone as fo
 import fiftyone.core.labels as fol
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
-from fiftyone import ViewField as F
 
 from fiftyone_videogem.evaluation import (
     BOX_MODES,
     METHOD_NAME,
+    MISSING_POLICIES,
     PROTOCOLS,
-    RESERVED_EVAL_KEYS,
     PointingGameResults,
+    eval_key_problem,
     evaluate_pointing_game,
     save_triage_views,
 )
+from fiftyone_videogem.fields import FRAMES_PREFIX, is_frame_path, is_video
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +58,6 @@ NO_POINT = "no point"
 HIT_COLOR = "#4caf50"
 MISS_COLOR = "#ff6d04"
 CHART_WIDTH = 520  # pixels; the App sizes charts of new panels before their layout settles
-
-_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 # --------------------------------------------------------------------------------------
@@ -84,30 +84,23 @@ def label_fields(collection, label_type: type) -> list[str]:
     """Returns the sample-level and (on videos) ``frames.``-prefixed frame-level fields of
     ``collection`` that hold labels of ``label_type``."""
     fields = sorted(collection.get_field_schema(embedded_doc_type=label_type))
-    if collection._has_frame_fields():
+    if is_video(collection):
         frame_schema = collection.get_frame_field_schema(embedded_doc_type=label_type) or {}
-        fields += ["frames." + name for name in sorted(frame_schema)]
+        fields += [FRAMES_PREFIX + name for name in sorted(frame_schema)]
     return fields
 
 
-def validate_eval_key(eval_key: Optional[str], dataset: fo.Dataset) -> Optional[str]:
-    """Returns why ``eval_key`` cannot name a new pointing-game run on ``dataset``, or None
-    when it can (an existing pointing-game run of that key is replaced)."""
-    if not eval_key:
-        return "Enter an evaluation key"
-    if not _KEY_PATTERN.match(eval_key):
-        return (
-            "'%s' is not a valid key: use letters, digits and underscores, not starting "
-            "with a digit" % eval_key
-        )
-    if eval_key in RESERVED_EVAL_KEYS:
-        return "'%s' is a keypoint attribute name; choose another key" % eval_key
-    if eval_key in dataset.list_evaluations() and eval_key not in list_pointing_game_runs(dataset):
-        return (
-            "'%s' already names a different kind of evaluation on this dataset; choose "
-            "another key or delete that evaluation first" % eval_key
-        )
-    return None
+def validate_eval_key(
+    eval_key: Optional[str],
+    samples,
+    pred_field: Optional[str] = None,
+    gt_field: Optional[str] = None,
+) -> Optional[str]:
+    """Returns why ``eval_key`` cannot name a new pointing-game run on ``samples``, or None
+    when it can (an existing pointing-game run of that key is replaced). With ``pred_field``
+    and ``gt_field``, keys whose fields would overlap another evaluation's fields, or fields
+    the run did not create, are refused too."""
+    return eval_key_problem(samples, eval_key, pred_field=pred_field, gt_field=gt_field)
 
 
 def _default_choice(choices: list[str], preferred) -> Optional[str]:
@@ -120,8 +113,8 @@ def _default_choice(choices: list[str], preferred) -> Optional[str]:
 def _same_level(field: Optional[str], choices: list[str]) -> list[str]:
     if field is None:
         return choices
-    frame_level = field.startswith("frames.")
-    return [c for c in choices if c.startswith("frames.") == frame_level]
+    frame_level = is_frame_path(field)
+    return [c for c in choices if is_frame_path(c) == frame_level]
 
 
 def _next_free_key(dataset: fo.Dataset) -> str:
@@ -149,7 +142,7 @@ class EvaluatePointingGame(foo.Operator):
     Form parameters: ``pred_field`` (a Keypoints field, ``frames.<name>`` for video
     frames), ``gt_field`` (a Detections field at the same level), ``eval_key``,
     ``box_mode`` (``"any"``/``"union"``), ``protocol`` (``"paper"``/``"normalized"``),
-    ``save_views`` (default True) and the usual ``view_target``. The run is stored as a
+    ``missing`` (``"miss"``/``"skip"``), ``save_views`` (default True) and the usual ``view_target``. The run is stored as a
     pointing-game evaluation under ``eval_key``; the triage views
     ``<eval_key>-misses[-<class>]`` are saved on the dataset.
     """
@@ -246,7 +239,7 @@ class EvaluatePointingGame(foo.Operator):
             label="Evaluation key",
             description="Names the run and the fields it writes (<key>_hit, <key>_distance, ...)",
         )
-        problem = validate_eval_key(eval_key, ctx.dataset)
+        problem = validate_eval_key(eval_key, target, pred_field, gt_field)
         if problem is not None:
             key_prop.invalid = True
             key_prop.error_message = problem
@@ -276,6 +269,19 @@ class EvaluatePointingGame(foo.Operator):
         )
         inputs.enum("protocol", list(PROTOCOLS), default="paper", label="Protocol", view=protocols)
 
+        missing = types.RadioGroup()
+        missing.add_choice("miss", label="miss", description="a frame with ground truth but no point is a miss")
+        missing.add_choice(
+            "skip", label="skip", description="such frames are not evaluated (the paper skips unreadable samples)"
+        )
+        inputs.enum(
+            "missing",
+            list(MISSING_POLICIES),
+            default="miss",
+            label="Frames without a predicted point",
+            view=missing,
+        )
+
         inputs.bool(
             "save_views",
             default=True,
@@ -288,10 +294,6 @@ class EvaluatePointingGame(foo.Operator):
     def execute(self, ctx):
         params = ctx.params
         eval_key = params.get("eval_key") or DEFAULT_EVAL_KEY
-        problem = validate_eval_key(eval_key, ctx.dataset)
-        if problem is not None:
-            raise ValueError(problem)
-
         target = ctx.target_view()
         if ctx.delegated:
             progress = fo.report_progress(
@@ -308,6 +310,7 @@ class EvaluatePointingGame(foo.Operator):
             eval_key=eval_key,
             box_mode=params.get("box_mode", "any"),
             protocol=params.get("protocol", "paper"),
+            missing=params.get("missing", "miss"),
             progress=progress,
         )
 
@@ -363,103 +366,20 @@ class MissRow:
     frame_id: str
 
 
-def worst_misses(
-    results: PointingGameResults, dataset: fo.Dataset, limit: int = 10
-) -> list[MissRow]:
-    """Returns the ``limit`` misses of a run farthest from their ground truth, frames
-    without a predicted point last."""
-    misses = [i for i, hit in enumerate(results.hits) if not hit]
-    misses.sort(
-        key=lambda i: (
-            results.distances[i] is None,
-            -(results.distances[i] or 0.0),
-            results.frame_classes[i],
+def miss_rows(results: PointingGameResults, limit: int = 10) -> list[MissRow]:
+    """The rows of the worst-misses table: :meth:`PointingGameResults.worst_misses`, formatted."""
+    return [
+        MissRow(
+            rank=rank,
+            label=miss.frame_class,
+            distance=NO_POINT if miss.distance is None else "%.3f" % miss.distance,
+            media=(miss.filepath or "").rsplit("/", 1)[-1],
+            frame="-" if miss.frame_number is None else str(miss.frame_number),
+            sample_id=miss.sample_id,
+            frame_id=miss.frame_id,
         )
-    )
-    misses = misses[:limit]
-    sample_ids = [results.sample_ids[i] for i in misses]
-    paths = _filepaths(dataset, sample_ids)
-
-    rows = []
-    for rank, i in enumerate(misses, 1):
-        distance = results.distances[i]
-        number = results.frame_numbers[i] if i < len(results.frame_numbers) else None
-        rows.append(
-            MissRow(
-                rank=rank,
-                label=results.frame_classes[i],
-                distance=NO_POINT if distance is None else "%.3f" % distance,
-                media=(paths.get(results.sample_ids[i]) or "").rsplit("/", 1)[-1],
-                frame="-" if number is None else str(number),
-                sample_id=results.sample_ids[i],
-                frame_id=results.frame_ids[i],
-            )
-        )
-    return rows
-
-
-def _filepaths(dataset: fo.Dataset, sample_ids: list[str]) -> dict[str, str]:
-    if not sample_ids:
-        return {}
-    ids, paths = dataset.select(sample_ids).values(["id", "filepath"])
-    return dict(zip(ids, paths))
-
-
-def _is_frame_level(results: PointingGameResults) -> bool:
-    return results.config.pred_field.startswith("frames.")
-
-
-def misses_view(
-    dataset: fo.Dataset,
-    eval_key: str,
-    label: Optional[str] = None,
-    component: Optional[str] = None,
-):
-    """Returns the view the panel shows for run ``eval_key``.
-
-    Video runs keep the videos with a matching frame and only those frames; image and
-    frame-view runs are sorted by the final point's distance, worst first.
-
-    Args:
-        dataset: the dataset holding the run
-        eval_key: the pointing-game evaluation key
-        label (None): only frames of this class
-        component (None): the frames whose ``component`` point (``"action"``, ``"verb"``,
-            ``"object"``) missed, instead of the frames whose final point missed
-    """
-    results = dataset.load_evaluation_results(eval_key)
-    eval_view = dataset.load_evaluation_view(eval_key)
-    if component is None:
-        return results.misses_view(eval_view, label=label)
-    if component not in results.component_hits:
-        raise ValueError(
-            "Run '%s' has no component '%s'; it has %s"
-            % (eval_key, component, sorted(results.component_hits))
-        )
-    expr = F("%s_%s_hit" % (eval_key, component)) == False  # noqa: E712
-    if label is not None:
-        gt = results.config.gt_field.split(".")[-1]
-        expr = expr & (F(gt + ".detections").filter(F("label") == label).length() > 0)
-    if _is_frame_level(results):
-        return eval_view.match_frames(expr)
-    return eval_view.match(expr).sort_by("%s_distance" % eval_key, reverse=True)
-
-
-def miss_view(dataset: fo.Dataset, eval_key: str, sample_id: str, frame_id: str):
-    """Returns the view of one evaluated frame: the video with only that frame, or the
-    image / frame sample.
-
-    Args:
-        dataset: the dataset holding the run
-        eval_key: the pointing-game evaluation key
-        sample_id: the sample (video) ID, as in :attr:`MissRow.sample_id`
-        frame_id: the frame ID (the sample ID for images and frame views)
-    """
-    results = dataset.load_evaluation_results(eval_key)
-    eval_view = dataset.load_evaluation_view(eval_key)
-    if _is_frame_level(results):
-        return eval_view.select(sample_id).select_frames([frame_id])
-    return eval_view.select(frame_id)
+        for rank, miss in enumerate(results.worst_misses(limit), 1)
+    ]
 
 
 class TriagePanel(foo.Panel):
@@ -505,40 +425,38 @@ class TriagePanel(foo.Panel):
     def on_click_class(self, ctx):
         """A click on a class bar: show that class's missed frames."""
         label = _clicked(ctx)
-        eval_key = self._current_run(ctx)
-        if not label or not eval_key:
+        results = self._current_results(ctx)
+        if not label or results is None:
             return
-        self._show(ctx, misses_view(ctx.dataset, eval_key, label=label), "misses of '%s'" % label)
+        self._show(ctx, results.misses_view(label=label), "misses of '%s'" % label)
 
     def on_click_overall(self, ctx):
         """A click on the overall/component chart: every miss, or one component's misses."""
         bar = _clicked(ctx)
-        eval_key = self._current_run(ctx)
-        if not bar or not eval_key:
+        results = self._current_results(ctx)
+        if not bar or results is None:
             return
         if bar == OVERALL_BAR:
-            self.show_all_misses(ctx)
+            self._show(ctx, results.misses_view(), "all misses")
             return
-        self._show(
-            ctx, misses_view(ctx.dataset, eval_key, component=bar), "frames where '%s' missed" % bar
-        )
+        self._show(ctx, results.misses_view(component=bar), "frames where '%s' missed" % bar)
 
     def show_all_misses(self, ctx):
-        eval_key = self._current_run(ctx)
-        if not eval_key:
-            return
-        self._show(ctx, misses_view(ctx.dataset, eval_key), "all misses")
+        results = self._current_results(ctx)
+        if results is not None:
+            self._show(ctx, results.misses_view(), "all misses")
 
     def show_miss(self, ctx):
         """A row action of the worst-misses table: show that frame."""
         rows = ctx.panel.state.worst_misses or []
-        eval_key = self._current_run(ctx)
         row = ctx.params.get("row")
-        if eval_key is None or row is None or not 0 <= int(row) < len(rows):
+        if row is None or not 0 <= int(row) < len(rows):
+            return
+        results = self._current_results(ctx)
+        if results is None:
             return
         entry = rows[int(row)]
-        view = miss_view(ctx.dataset, eval_key, entry["sample_id"], entry["frame_id"])
-        self._show(ctx, view, "miss #%s (%s)" % (entry["rank"], entry["label"]))
+        self._show(ctx, results.frame_view(entry["frame_id"]), "miss #%s (%s)" % (entry["rank"], entry["label"]))
 
     def clear_view(self, ctx):
         ctx.ops.clear_view()
@@ -546,11 +464,13 @@ class TriagePanel(foo.Panel):
 
     # -- computation ----------------------------------------------------------------
 
-    def _current_run(self, ctx) -> Optional[str]:
-        """The selected run, or None (and a reloaded panel) when it was deleted."""
+    def _current_results(self, ctx) -> Optional[PointingGameResults]:
+        """The results of the selected run, or None (and a reloaded panel) when it was deleted."""
         eval_key = ctx.panel.state.eval_key
-        if eval_key is None or eval_key in ctx.dataset.list_evaluations():
-            return eval_key
+        if eval_key is None:
+            return None
+        if eval_key in ctx.dataset.list_evaluations():
+            return ctx.dataset.load_evaluation_results(eval_key)
         ctx.ops.notify(
             "The pointing-game run '%s' no longer exists; the panel was reloaded" % eval_key,
             variant="warning",
@@ -580,9 +500,7 @@ class TriagePanel(foo.Panel):
         if eval_key is not None:
             results = ctx.dataset.load_evaluation_results(eval_key)
             state["summary"] = _summary(eval_key, results)
-            state["worst_misses"] = [
-                dataclasses.asdict(r) for r in worst_misses(results, ctx.dataset, self.max_rows)
-            ]
+            state["worst_misses"] = [dataclasses.asdict(r) for r in miss_rows(results, self.max_rows)]
             data["overall_chart"] = _overall_traces(results)
             data["class_chart"] = _class_traces(results)
         ctx.panel.state.set(state)
@@ -691,14 +609,10 @@ def _summary(eval_key: str, results: PointingGameResults) -> str:
     lines = [
         "**%s**: %d/%d frames hit, accuracy **%s**"
         % (eval_key, results.num_hits, results.num_evaluated, _percent(results.accuracy)),
-        "`%s` vs `%s`, box mode `%s`, protocol `%s`"
-        % (config.pred_field, config.gt_field, config.box_mode, config.protocol),
+        "`%s` vs `%s`, box mode `%s`, protocol `%s`, frames without a point: `%s`"
+        % (config.pred_field, config.gt_field, config.box_mode, config.protocol, config.missing),
     ]
-    if results.num_without_prediction:
-        lines.append(
-            "%d evaluated frame(s) had no predicted point" % results.num_without_prediction
-        )
-    return "\n\n".join(lines)
+    return "\n\n".join(lines + results.notes())
 
 
 def _bar(x: list[str], accuracy: list[float], text: list[str], name: str) -> dict[str, Any]:
@@ -720,15 +634,14 @@ def _overall_traces(results: PointingGameResults) -> list[dict]:
     x = [OVERALL_BAR]
     y = [results.accuracy]
     text = ["%s (%d/%d)" % (_percent(results.accuracy), results.num_hits, results.num_evaluated)]
-    per_component = results.per_component
-    ordered = [c for c in COMPONENT_ORDER if c in per_component]
-    ordered += sorted(c for c in per_component if c not in COMPONENT_ORDER)
+    groups = results.per_component_groups
+    ordered = [c for c in COMPONENT_ORDER if c in groups]
+    ordered += sorted(c for c in groups if c not in COMPONENT_ORDER)
     for component in ordered:
-        accuracy = per_component[component]
-        hits = sum(results.component_hits[component])
+        group = groups[component]
         x.append(component)
-        y.append(accuracy)
-        text.append("%s (%d/%d)" % (_percent(accuracy), hits, results.num_evaluated))
+        y.append(group.accuracy)
+        text.append("%s (%d/%d)" % (_percent(group.accuracy), group.num_hits, group.count))
     return [_bar(x, y, text, "overall")]
 
 
