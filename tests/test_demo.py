@@ -267,3 +267,23 @@ def test_messages_name_command_line_flags(tmp_path, capsys, demo_name, extra, fl
     for python in ("from_config", "checkpoint=", "random_weights="):
         assert python not in err, err
     assert _leftovers(demo_name) == (set(), set())
+
+
+def test_a_folder_of_your_videos_is_grounded_and_never_deleted(tmp_path, capsys, caplog, demo_name):
+    caplog.set_level("INFO", logger="fiftyone_videogem")
+    folder = tmp_path / "my videos"
+    folder.mkdir()
+    assert _demo(demo_name, "--videos", str(folder), "--prompt", "ride a bike") == 1
+    assert "holds no video files" in capsys.readouterr().err
+    assert _leftovers(demo_name) == (set(), set())
+
+    for name in ("a.mp4", "b.mp4"):
+        make_video(str(folder / name), num_frames=12, size=(64, 48), fps=10)
+    args = ["--videos", str(folder), "--prompt", "ride a bike", "--every", "5"]
+    assert _demo(demo_name, *args) == 0
+    assert _demo(demo_name, *args, "--overwrite") == 0
+    assert f"rebuilt dataset '{demo_name}'" in caplog.text
+    dataset = fo.load_dataset(demo_name)
+    assert sorted(dataset.values("action")) == ["ride a bike"] * 2
+    assert dataset.count("frames.videogem") == 2 * 3  # frames 1, 6 and 11 of each video
+    assert sorted(p.name for p in folder.iterdir()) == ["a.mp4", "b.mp4"]
