@@ -68,6 +68,7 @@ from ..fields import (
     root_dataset,
     strip_frames,
 )
+from ..runs import delete_fields
 from .pointing import (
     BOX_MODES,
     FINAL_COMPONENT,
@@ -311,7 +312,7 @@ class PointingGameEvaluation(foud.DetectionEvaluation):
 
     def cleanup(self, samples, eval_key):
         dataset = root_dataset(samples)
-        _delete_fields(dataset, _run_fields(self.config, eval_key))
+        delete_fields(dataset, _run_fields(self.config, eval_key))
         self.cleanup_custom_metrics(samples, eval_key)
         _delete_empty_sidebar_group(dataset, eval_key)
 
@@ -364,15 +365,6 @@ def _rename_fields(dataset: fo.Dataset, config, eval_key: str, new_eval_key: str
         dataset.rename_sample_fields(sample_fields)
     if frame_fields:
         dataset.rename_frame_fields(frame_fields)
-
-
-def _delete_fields(dataset: fo.Dataset, paths: Iterable[str]) -> None:
-    paths = [p for p in paths if dataset.get_field(p) is not None]
-    sample_fields, frame_fields = fou.split_frame_fields(paths)
-    if sample_fields:
-        dataset.delete_sample_fields(sample_fields)
-    if frame_fields:
-        dataset.delete_frame_fields(frame_fields)
 
 
 def _rename_sidebar_group(dataset: fo.Dataset, name: str, new_name: str) -> None:
@@ -1077,7 +1069,7 @@ def _store(samples, method: PointingGameEvaluation, results: PointingGameResults
         _declare_fields(dataset, config, pending)
         _write_fields(samples, config, pending, records)
     except BaseException:
-        _delete_fields(dataset, _run_fields(config, pending))
+        delete_fields(dataset, _run_fields(config, pending))
         raise
 
     # the swap: a few quick database operations, undone if one of them fails
@@ -1095,9 +1087,9 @@ def _store(samples, method: PointingGameEvaluation, results: PointingGameResults
     except BaseException:
         if registered:
             dataset.delete_evaluation(eval_key)  # never a record without results
-        _delete_fields(dataset, _run_fields(config, pending))
+        delete_fields(dataset, _run_fields(config, pending))
         if old_removed:
-            _delete_fields(dataset, _run_fields(config, eval_key))
+            delete_fields(dataset, _run_fields(config, eval_key))
         raise
 
     if not is_frames_view(samples):
