@@ -30,10 +30,12 @@ import numpy as np
 
 import fiftyone as fo
 
-from fiftyone_videogem import model as fvm
 from fiftyone_videogem.engine import VideoGEM, build_backbone
 from fiftyone_videogem.engine.grounding import ComponentResult, GroundingResult
-from fiftyone_videogem.video import VideoInfo
+from fiftyone_videogem.model import load_model
+from fiftyone_videogem.runner import run_videogem
+from fiftyone_videogem.runs import list_videogem_runs
+from fiftyone_videogem.video import FrameDecoder, VideoInfo
 
 WIDTH, HEIGHT = 640, 360
 
@@ -172,7 +174,7 @@ def decode_floor(needed: dict) -> float:
 
 
 def clear_labels(ds: fo.Dataset, label_field: str) -> None:
-    for run in fvm.fvr.list_videogem_runs(ds):
+    for run in list_videogem_runs(ds):
         ds.delete_run(run)
     for name in list(ds.get_frame_field_schema()):
         if name.startswith(label_field):
@@ -182,16 +184,18 @@ def clear_labels(ds: fo.Dataset, label_field: str) -> None:
             ds.delete_sample_field(name)
 
 
-def timed_run(ds, engine, label_field: str, via: str) -> tuple[float, float]:
+def timed_run(ds, engine, label_field: str, via: str, decoder=FrameDecoder) -> tuple[float, float]:
     """Wall time of one run and the engine's share of it (seconds)."""
     clear_labels(ds, label_field)
     engine.seconds = 0.0
-    model = fvm.VideoGEMModel(engine)
+    model = load_model(engine)
     start = time.perf_counter()
     if via == "apply_model":
-        ds.apply_model(model, label_field=label_field, prompt_field="action", gt_field="frames.gt", progress=False)
+        ds.apply_model(model, label_field=model.label_fields(label_field), prompt_field="action",
+                       gt_field="frames.gt", progress=False)
     else:
-        fvm.run_videogem(ds, model, label_field, prompt_field="action", gt_field="frames.gt", progress=False)
+        run_videogem(ds, model, label_field, prompt_field="action", gt_field="frames.gt", progress=False,
+                     decoder=decoder)
     return time.perf_counter() - start, engine.seconds
 
 
@@ -219,11 +223,7 @@ def main() -> None:
                 floors.append(decode_floor(needed))
                 ours.append(timed_run(ds, noop, "noop", "run_videogem")[0])
                 ours_apply.append(timed_run(ds, noop, "noop", "apply_model")[0])
-                fvm._Runner.decoder_cls = FFmpegReaderDecoder
-                try:
-                    ffmpeg.append(timed_run(ds, noop, "noop", "run_videogem")[0])
-                finally:
-                    fvm._Runner.decoder_cls = fvm.FrameDecoder
+                ffmpeg.append(timed_run(ds, noop, "noop", "run_videogem", decoder=FFmpegReaderDecoder)[0])
             floor = statistics.median(floors)
             print("\nframe pipeline with a no-op engine (median of %d):" % args.repeats)
             print(f"  floor: PyAV decode up to the last needed frame   {floor:7.3f} s")

@@ -142,7 +142,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
     from . import datasets as fvd
     from .evaluation import evaluate_pointing_game, save_triage_views
-    from .model import load_model, run_videogem
+    from .model import load_model
+    from .runner import run_videogem
 
     bench = BENCHMARKS[args.dataset]
     name = args.name or f"videogem-{bench.name}"

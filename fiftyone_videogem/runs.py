@@ -1,6 +1,6 @@
 """Records of grounding runs on a dataset.
 
-Every :func:`~fiftyone_videogem.model.run_videogem` / ``apply_model`` run is recorded as a FiftyOne
+Every :func:`~fiftyone_videogem.runner.run_videogem` run is recorded as a FiftyOne
 run with method ``"videogem"``: its config holds the backbone, the engine options, the label
 field and every field the run writes, the prompt source and the frame selection; its results
 hold the counts and the per-sample failures of the latest run into that key. Deleting the run
@@ -24,10 +24,11 @@ from typing import Any
 
 import fiftyone.core.runs as fors
 
+from . import fields as fvf
+
 logger = logging.getLogger(__name__)
 
 METHOD = "videogem"
-_FRAMES = "frames."
 
 
 class VideoGEMRunConfig(fors.RunConfig):
@@ -56,13 +57,12 @@ class VideoGEMRun(fors.Run):
 
 def delete_fields(samples, paths: list[str]) -> list[str]:
     """Delete the given sample / ``frames.`` fields from the root dataset; returns those deleted."""
-    root = samples._root_dataset
+    root = fvf.root_dataset(samples)
     deleted = []
     for path in paths:
-        if path.startswith(_FRAMES):
-            name = path[len(_FRAMES):]
-            if root._has_frame_fields() and root.get_field(path) is not None:
-                root.delete_frame_field(name)
+        if fvf.is_frame_path(path):
+            if fvf.is_video(root) and root.get_field(path) is not None:
+                root.delete_frame_field(fvf.strip_frames(path))
                 deleted.append(path)
         elif root.get_field(path) is not None:
             root.delete_sample_field(path)

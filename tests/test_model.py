@@ -1,13 +1,16 @@
-"""The VideoGEM FiftyOne model: apply_model and run_videogem on real datasets and videos.
+"""The VideoGEM FiftyOne model and grounding runs: apply_model and run_videogem on real datasets
+and videos.
 
 Videos are generated with PyAV; every frame encodes its own frame number, and the engine used here
 is a real VideoGEM (tiny random-weight backbones) that also records which frames it was given, so
-the tests know which decoded frame each stored label must come from.
+the tests know which decoded frame each stored label must come from. The apply_model tests use
+only FiftyOne's public API: ``apply_model`` and what it writes.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import uuid
 
@@ -18,17 +21,14 @@ import torch
 
 import fiftyone as fo
 import fiftyone.core.labels as fol
+import fiftyone.core.models as fom
 from fiftyone import ViewField as F
 
 import fiftyone_videogem as fvg
 from fiftyone_videogem.engine import VideoGEM, build_backbone
-from fiftyone_videogem.model import (
-    GroundingError,
-    VideoGEMModel,
-    iter_videogem,
-    load_model,
-    run_videogem,
-)
+from fiftyone_videogem.engine.prompts import parse_prompt
+from fiftyone_videogem.model import VideoGEMModel, VideoGEMModelConfig, load_model
+from fiftyone_videogem.runner import GroundingError, iter_videogem, run_videogem
 from fiftyone_videogem.video import context_frame_numbers
 from tests.videos import frame_image, frame_number_of, make_corrupt_video, make_video, make_zero_frame_video
 
@@ -44,6 +44,7 @@ class RecordingEngine(VideoGEM):
         super().__init__(*args, **kwargs)
         self.calls: list[list] = []
         self.results: list[tuple] = []
+        self.prompts: list = []
 
     def ground_batch(self, frames, prompts):
         frames = list(frames)
@@ -52,6 +53,7 @@ class RecordingEngine(VideoGEM):
             for item in frames
         ]
         self.calls.append(numbers)
+        self.prompts.extend(prompts)
         results = super().ground_batch(frames, prompts)
         self.results.extend(zip(numbers, [getattr(p, "action", p) for p in prompts], results))
         return results
@@ -105,63 +107,140 @@ def video_dataset(ds, tmp_path, specs):
     return samples
 
 
-def keypoints_at(ds, sample_id, frame_number, field=LABEL):
-    return ds[sample_id].frames[frame_number][field]
+def labelled_frames(ds, field):
+    """Per sample, the frame numbers that have a value in ``frames.<field>``."""
+    return [[fn for fn, v in zip(fns, vals) if v is not None]
+            for fns, vals in zip(ds.values("frames.frame_number"), ds.values(f"frames.{field}"))]
+
+
+def check_keypoints(kps, result, action="cut onion"):
+    assert isinstance(kps, fol.Keypoints)
+    assert [k.component for k in kps.keypoints] == ["final", "action", "verb", "object"]
+    final = kps.keypoints[0]
+    assert final.label == action
+    assert final.points[0] == pytest.approx(result.point)
+    assert final.input_point == list(result.input_point)
+    assert final.input_size == [64, 64]
+    for kp in kps.keypoints:
+        x, y = kp.points[0]
+        assert 0.0 <= x <= 1.0 and 0.0 <= y <= 1.0
+        assert 0 <= kp.input_point[0] < 64 and 0 <= kp.input_point[1] < 64
+        assert 0.0 <= kp.heat <= 1.0
+    assert kps.keypoints[1].score == pytest.approx(result.components["action"].score)
+
+
+def check_heatmap(heatmap):
+    assert heatmap.map.dtype == np.float32 and heatmap.map.shape == (4, 4)  # 64 px / 16 px patches
+    assert list(heatmap.range) == [0, 1]
+    assert heatmap.map.min() == 0.0 and heatmap.map.max() == 1.0
 
 
 # ------------------------------------------------------------------------- apply_model: videos
-def test_apply_model_grounds_the_gt_frames_of_each_video(dataset, tmp_path):
+def test_apply_model_returns_the_labels_of_the_gt_frames_and_fiftyone_writes_them(dataset, tmp_path):
     a, b = video_dataset(dataset, tmp_path, [("a", 30, [3, 10, 25]), ("b", 20, [7])])
     engine = recording_engine()
     model = load_model(engine)
     assert isinstance(model, VideoGEMModel) and model.media_type == "video"
+    state = dict(vars(model))
 
     dataset.apply_model(model, label_field=LABEL, prompt_field="action", gt_field="frames.gt",
                         skip_failures=False, progress=False)
 
     # exactly the annotated frames were decoded and grounded, each from its own image
-    grounded = sorted(n for call in engine.calls for n in call)
-    assert grounded == [3, 7, 10, 25]
-    labelled = dataset.values(f"frames.{LABEL}.keypoints.component")
-    assert [[fn for fn, v in zip(fns, vals) if v] for fns, vals in zip(dataset.values("frames.frame_number"), labelled)] \
-        == [[3, 10, 25], [7]]
-
+    assert sorted(n for call in engine.calls for n in call) == [3, 7, 10, 25]
+    # FiftyOne stores {frame: {"points": ..., "heatmap": ...}} as <label_field>_points / _heatmap
+    assert {"vgem_points", "vgem_heatmap"} <= set(dataset.get_frame_field_schema())
+    assert labelled_frames(dataset, "vgem_points") == [[3, 10, 25], [7]]
+    assert labelled_frames(dataset, "vgem_heatmap") == [[3, 10, 25], [7]]
     for sample, fn in ((a, 3), (a, 25), (b, 7)):
-        kps = keypoints_at(dataset, sample.id, fn)
-        result = engine.result_for(fn)
-        assert isinstance(kps, fol.Keypoints)
-        assert [k.component for k in kps.keypoints] == ["final", "action", "verb", "object"]
-        final = kps.keypoints[0]
-        assert final.label == "cut onion"
-        assert final.points[0] == pytest.approx(result.point)
-        assert final.input_point == list(result.input_point)
-        assert final.input_size == [64, 64]
-        for kp in kps.keypoints:
-            x, y = kp.points[0]
-            assert 0.0 <= x <= 1.0 and 0.0 <= y <= 1.0
-            assert 0 <= kp.input_point[0] < 64 and 0 <= kp.input_point[1] < 64
-            assert 0.0 <= kp.heat <= 1.0
-        action = kps.keypoints[1]
-        assert action.label == "action" and action.prompt == "A photo of a person cut onion."
-        assert action.score == pytest.approx(result.components["action"].score)
-        heatmap = dataset[sample.id].frames[fn][f"{LABEL}_heatmap"]
-        assert heatmap.map.dtype == np.float32 and heatmap.map.shape == (4, 4)  # 64 px / 16 px patches
-        assert list(heatmap.range) == [0, 1]
-        assert heatmap.map.min() == 0.0 and heatmap.map.max() == 1.0
-
-    # no frame document was created for frames without ground truth, and no error was recorded
+        frame = dataset[sample.id].frames[fn]
+        check_keypoints(frame["vgem_points"], engine.result_for(fn))
+        assert frame["vgem_points"].keypoints[1].prompt == "A photo of a person cut onion."
+        check_heatmap(frame["vgem_heatmap"])
+    # no frame document was created for frames without ground truth
     assert sorted(dataset[a.id].frames.keys()) == [3, 10, 25]
-    assert dataset.get_field(f"{LABEL}_error") is None
-    # the run is recorded, the keypoint attributes declared, the heatmap made visible
-    assert dataset.list_runs() == ["videogem_vgem"]
-    info = dataset.get_run_info("videogem_vgem")
-    assert info.config.backbone == "test-vit-tiny"
-    assert info.config.fields == ["frames.vgem", "frames.vgem_heatmap", "vgem_error"]
-    assert dataset.load_run_results("videogem_vgem").frames_grounded == 4
-    schema = dataset.get_frame_field_schema(flat=True)
-    assert "vgem.keypoints.heat" in schema and "vgem.keypoints.component" in schema
-    assert "frames.vgem_heatmap" in dataset.app_config.active_fields.paths
-    assert "frames.gt" in dataset.app_config.active_fields.paths
+    # the model wrote nothing itself (no error field, no run record) and kept no state of the run
+    assert dataset.get_field(f"{LABEL}_error") is None and dataset.list_runs() == []
+    assert vars(model) == state and model.needs_fields == {}
+
+
+def test_label_fields_dict_puts_labels_side_by_side_and_reruns_replace(dataset, tmp_path):
+    (a,) = video_dataset(dataset, tmp_path, [("a", 20, [2, 8])])
+    engine = recording_engine()
+    model = load_model(engine, heatmaps="all")
+    assert model.label_fields(LABEL) == {"points": "vgem", "heatmap": "vgem_heatmap",
+                                         "heatmap_verb": "vgem_heatmap_verb",
+                                         "heatmap_object": "vgem_heatmap_object",
+                                         "heatmap_merged": "vgem_heatmap_merged"}
+    kwargs = dict(label_field=model.label_fields(LABEL), prompt_field="action", gt_field="frames.gt",
+                  skip_failures=False, progress=False)
+    dataset.apply_model(model, **kwargs)
+    frame = dataset[a.id].frames[8]
+    check_keypoints(frame[LABEL], engine.result_for(8))
+    check_heatmap(frame[f"{LABEL}_heatmap"])
+    assert frame[f"{LABEL}_heatmap_verb"].map.shape == (4, 4) and frame[f"{LABEL}_heatmap_object"] is not None
+    ids = dataset.values(f"frames.{LABEL}.keypoints.id", unwind=True)
+    assert len(ids) == 8
+
+    # a rerun replaces the labels: new keypoints, not appended ones
+    dataset.apply_model(model, **kwargs)
+    again = dataset.values(f"frames.{LABEL}.keypoints.id", unwind=True)
+    assert len(again) == 8 and not set(again) & set(ids)
+    assert len(engine.calls) == 2
+
+
+def test_apply_model_without_keywords_uses_the_fields_given_at_load_time(dataset, tmp_path):
+    """The model zoo's "Apply zoo model" operator calls apply_model with no prompt keywords, which
+    resets needs_fields to {}: the fields of the model's config are used and read."""
+    path = make_video(tmp_path / "v.mp4", num_frames=20, size=SIZE)
+    sample = add_video(dataset, path, [4, 11], frame_actions={4: "open door", 11: "close door"})
+    engine = recording_engine()
+    model = load_model(engine, prompt_field="frames.step", gt_field="frames.gt")
+    assert model.needs_fields == {"prompt_field": "frames.step", "gt_field": "frames.gt"}
+
+    dataset.apply_model(model, label_field="zoo", skip_failures=False, progress=False)
+    frames = dataset[sample.id].frames
+    assert frames[4]["zoo_points"].keypoints[0].label == "open door"
+    assert frames[11]["zoo_points"].keypoints[0].label == "close door"
+    assert sorted(n for call in engine.calls for n in call) == [4, 11]
+
+    # keywords override the config for one call
+    dataset.apply_model(model, label_field="kw", prompt_field="action", gt_field="frames.gt", progress=False)
+    assert dataset[sample.id].frames[4]["kw_points"].keypoints[0].label == "cut onion"
+    assert model.needs_fields == {"prompt_field": "frames.step", "gt_field": "frames.gt"}
+
+
+def test_failures_in_predict_get_fiftyones_skip_failures(dataset, tmp_path, caplog):
+    good = add_video(dataset, make_video(tmp_path / "good.mp4", num_frames=20, size=SIZE), [4, 12])
+    no_gt = add_video(dataset, make_video(tmp_path / "nogt.mp4", num_frames=10, size=SIZE), [])
+    past_end = add_video(dataset, make_video(tmp_path / "short.mp4", num_frames=10, size=SIZE), [5, 14])
+    later = add_video(dataset, make_video(tmp_path / "later.mp4", num_frames=10, size=SIZE), [3])
+    engine = recording_engine()
+    model = load_model(engine, prompt_field="action", gt_field="frames.gt")
+
+    with caplog.at_level(logging.WARNING):
+        dataset.apply_model(model, label_field=LABEL, progress=False)
+    # the failing sample is logged by FiftyOne and the run goes on; a partial one keeps its good frame
+    assert labelled_frames(dataset, f"{LABEL}_points") == [[4, 12], [], [5], [3]]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(no_gt.id in w and "no frame of this video has ground truth in 'frames.gt'" in w for w in warnings)
+    assert any("frame(s) 14 are past the end of the video" in w for w in warnings)
+
+    with pytest.raises(GroundingError, match="no frame of this video has ground truth"):
+        dataset.apply_model(model, label_field="strict", skip_failures=False, progress=False)
+    assert labelled_frames(dataset, "strict_points") == [[4, 12], [], [], []]
+    assert good.id and past_end.id and later.id
+
+
+def test_bad_inputs_through_apply_model(dataset, tmp_path):
+    s = _bad_input_dataset(dataset, tmp_path)
+    engine = recording_engine()
+    dataset.apply_model(load_model(engine), label_field=LABEL, prompt_field="action", gt_field="frames.gt",
+                        progress=False)
+    assert sorted(n for call in engine.calls for n in call) == [4, 5, 10, 12]
+    labelled = dict(zip(dataset.values("id"), labelled_frames(dataset, f"{LABEL}_points")))
+    assert labelled[s["good"].id] == [4, 12] and labelled[s["past_end"].id] == [5] and labelled[s["last"].id] == [10]
+    assert all(not labelled[s[n].id] for n in EXPECTED_ERRORS if n != "past_end")
 
 
 def test_frame_level_prompts_and_prompt_field_types(dataset, tmp_path):
@@ -176,11 +255,11 @@ def test_frame_level_prompts_and_prompt_field_types(dataset, tmp_path):
 
     dataset.apply_model(model, label_field="a", prompt_field="frames.step", gt_field="frames.gt", progress=False)
     frames = dataset[sample.id].frames
-    assert frames[2]["a"].keypoints[0].label == "crack eggs"
-    assert frames[9]["a"].keypoints[0].label == "pour milk"
+    assert frames[2]["a_points"].keypoints[0].label == "crack eggs"
+    assert frames[9]["a_points"].keypoints[0].label == "pour milk"
 
     dataset.apply_model(model, label_field="b", prompt_field="cls", gt_field="frames.gt", progress=False)
-    assert [dataset[sample.id].frames[n]["b"].keypoints[0].label for n in (2, 9)] == ["stir soup", "stir soup"]
+    assert [dataset[sample.id].frames[n]["b_points"].keypoints[0].label for n in (2, 9)] == ["stir soup"] * 2
 
     # a Detections prompt uses the first label; a frame without one is recorded, the other frame is done
     summary = run_videogem(dataset, model, "c", prompt_field="frames.dets", gt_field="frames.gt", progress=False)
@@ -193,51 +272,87 @@ def test_frame_level_prompts_and_prompt_field_types(dataset, tmp_path):
     # a fixed prompt set on the model
     fixed = load_model(engine, prompt="chop garlic", gt_field="frames.gt")
     dataset.apply_model(fixed, label_field="d", progress=False)
-    assert dataset[sample.id].frames[9]["d"].keypoints[0].label == "chop garlic"
-    assert [k.prompt for k in dataset[sample.id].frames[9]["d"].keypoints[1:]] == [
+    kps = dataset[sample.id].frames[9]["d_points"]
+    assert kps.keypoints[0].label == "chop garlic"
+    assert [k.prompt for k in kps.keypoints[1:]] == [
         "A photo of a person chop garlic.", "A photo of a person chop something.", "A photo of a person using garlic."]
 
 
 # ------------------------------------------------------------------------------ validation
-def test_needs_fields_are_validated_before_any_work(dataset, tmp_path):
+def test_settings_are_validated_before_any_work(dataset, tmp_path):
     video_dataset(dataset, tmp_path, [("a", 10, [2])])
     dataset.add_sample_field("dets", fo.EmbeddedDocumentField, embedded_doc_type=fol.Detections)
     engine = recording_engine()
     model = load_model(engine)
 
+    # raised by the model as apply_model enters it, whatever skip_failures says
     cases = [
         (dict(gt_field="frames.gt"), "no prompt source"),
         (dict(prompt_field="action"), "no gt_field was given"),
-        (dict(prompt_field="nothing", gt_field="frames.gt"), "'nothing' does not exist"),
-        (dict(prompt_field="action", gt_field="frames.nothing"), "'frames.nothing' does not exist"),
-        (dict(prompt_field="action", gt_field="gt"), "pass gt_field='frames.gt'"),
-        (dict(prompt_field="frames.gt.detections", gt_field="frames.gt"), "use a string, Classification"),
         (dict(prompt_field="action", gt_field="frames.gt", frames="all"), "unknown keyword argument(s) ['frames']"),
-        (dict(prompt_field="filepath", gt_field="metadata"), "sample-level field"),
     ]
     for kwargs, message in cases:
-        with pytest.raises(ValueError, match=None) as info:
+        with pytest.raises(ValueError) as info:
+            dataset.apply_model(model, label_field=LABEL, progress=False, **kwargs)
+        assert message in str(info.value), (kwargs, str(info.value))
+    with pytest.raises(ValueError, match="output_dir"):
+        dataset.apply_model(load_model(engine, heatmap_storage="files"), label_field=LABEL, prompt_field="action",
+                            gt_field="frames.gt", progress=False)
+    # raised per sample (here with skip_failures=False)
+    for kwargs, message in [
+        (dict(prompt_field="metadata", gt_field="frames.gt"), "use a string, Classification"),
+        (dict(prompt_field="filepath", gt_field="metadata"), "sample-level field"),
+    ]:
+        with pytest.raises(ValueError) as info:
             dataset.apply_model(model, label_field=LABEL, skip_failures=False, progress=False, **kwargs)
         assert message in str(info.value), (kwargs, str(info.value))
     assert engine.calls == []
-    assert dataset.get_frame_field_schema().get(LABEL) is None
-    assert dataset.list_runs() == []
+    assert not any(name.startswith(LABEL) for name in dataset.get_frame_field_schema())
 
-    dataset.apply_model(load_model(engine), label_field="dets2", prompt_field="action", gt_field="frames.gt",
-                        progress=False)
+    # run_videogem checks everything, the label field included, before any work
+    run_cases = [
+        (dict(prompt_field="nothing", gt_field="frames.gt"), "'nothing' does not exist"),
+        (dict(prompt_field="action", gt_field="frames.nothing"), "'frames.nothing' does not exist"),
+        (dict(prompt_field="frames.gt.detections", gt_field="frames.gt"), "is a ListField field"),
+        (dict(prompt_field="metadata", gt_field="frames.gt"), "use a string, Classification"),
+    ]
+    for kwargs, message in run_cases:
+        with pytest.raises(ValueError) as info:
+            run_videogem(dataset, model, LABEL, progress=False, **kwargs)
+        assert message in str(info.value), (kwargs, str(info.value))
     with pytest.raises(ValueError, match="already exists as a Detections field"):
         run_videogem(dataset, model, "frames.gt", prompt_field="action", gt_field="frames.gt")
     with pytest.raises(ValueError, match="both prompt="):
         run_videogem(dataset, load_model(engine, prompt="x", prompt_field="action"), "z")
+    assert engine.calls == [] and dataset.list_runs() == []
+
     with pytest.raises(ValueError, match="unknown option"):
         load_model("test-vit-tiny", random_weights=True, colour="red")
     with pytest.raises(ValueError, match="every N-th frame"):
         load_model(engine, frames=0)
+    with pytest.raises(ValueError, match="context_edge must be one of"):
+        load_model(engine, context_edge="wrap")
+    with pytest.raises(ValueError, match="engine instance is wrapped as it is"):
+        load_model(engine, weighting="none")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             load_model("test-vit-tiny", random_weights=True, device="cuda")
-    with pytest.raises(RuntimeError, match="only predicts inside"):
+    with pytest.raises(ValueError, match="needs the samples"):
         model.predict(np.zeros((48, 64, 3), np.uint8))
+
+
+def test_fiftyone_builds_the_model_from_its_config(dataset, tmp_path):
+    """``fom.load_model({"type": ..., "config": ...})``, as FiftyOne builds its own models."""
+    (sample,) = video_dataset(dataset, tmp_path, [("a", 10, [3])])
+    model = fom.load_model({
+        "type": "fiftyone_videogem.model.VideoGEMModel",
+        "config": {"backbone": "test-vit-tiny", "random_weights": True, "device": "cpu", "weighting": "static",
+                   "prompt_field": "action", "gt_field": "frames.gt"},
+    })
+    assert isinstance(model, VideoGEMModel) and isinstance(model.config, VideoGEMModelConfig)
+    assert model.engine.info.name == "test-vit-tiny" and model.engine.options.weighting == "static"
+    dataset.apply_model(model, label_field=LABEL, skip_failures=False, progress=False)
+    assert dataset[sample.id].frames[3]["vgem_points"].keypoints[0].label == "cut onion"
 
 
 # ---------------------------------------------------------------------------- bad inputs
@@ -285,34 +400,21 @@ def test_bad_inputs_are_recorded_per_sample_and_the_run_goes_on(dataset, tmp_pat
     assert any("does not exist" in r.getMessage() for r in caplog.records)
 
 
-def test_bad_inputs_through_apply_model(dataset, tmp_path):
-    s = _bad_input_dataset(dataset, tmp_path)
-    engine = recording_engine()
-    model = load_model(engine)
-    dataset.apply_model(model, label_field=LABEL, prompt_field="action", gt_field="frames.gt", progress=False)
-
-    errors = dict(zip(dataset.values("id"), dataset.values(f"{LABEL}_error")))
-    for name, message in EXPECTED_ERRORS.items():
-        assert errors[s[name].id] is not None and message in errors[s[name].id], (name, errors[s[name].id])
-    assert sorted(n for call in engine.calls for n in call) == [4, 5, 10, 12]
-    assert model.last_summary.samples_failed == 6
-
-
 # ----------------------------------------------------------------------- resume / overwrite
 def test_rerun_resumes_and_overwrite_redoes(dataset, tmp_path):
     a, b = video_dataset(dataset, tmp_path, [("a", 20, [2, 8]), ("b", 20, [5])])
     engine = recording_engine()
     model = load_model(engine)
-    kwargs = dict(label_field=LABEL, prompt_field="action", gt_field="frames.gt", progress=False)
-    dataset.apply_model(model, **kwargs)
+    kwargs = dict(prompt_field="action", gt_field="frames.gt", progress=False)
+    run_videogem(dataset, model, LABEL, **kwargs)
     ids = dataset.values(f"frames.{LABEL}.keypoints.id", unwind=True)
-    assert len(ids) == 12 and len(engine.calls) == 2  # one batch per video
+    assert len(ids) == 12 and len(engine.calls) == 1
 
     # nothing left to do: nothing is grounded, nothing changes
-    dataset.apply_model(model, **kwargs)
-    assert len(engine.calls) == 2
+    summary = run_videogem(dataset, model, LABEL, **kwargs)
+    assert len(engine.calls) == 1
     assert dataset.values(f"frames.{LABEL}.keypoints.id", unwind=True) == ids
-    assert model.last_summary.frames_skipped == 3 and model.last_summary.samples_up_to_date == 2
+    assert summary.frames_skipped == 3 and summary.samples_up_to_date == 2
 
     # a frame whose labels were removed, and a new annotated frame, are the only ones grounded
     sample = dataset[a.id]
@@ -321,13 +423,13 @@ def test_rerun_resumes_and_overwrite_redoes(dataset, tmp_path):
     sample.save()
     fields = dict(prompt_field="action", gt_field="frames.gt")
     summary = run_videogem(dataset, model, LABEL, progress=False, **fields)
-    assert engine.calls[2:] == [[8, 15]]
+    assert engine.calls[1:] == [[8, 15]]
     assert summary.frames_grounded == 2 and summary.frames_skipped == 2
     assert dataset[a.id].frames[2][LABEL].keypoints[0].id in ids
 
     # overwrite redoes everything, replacing (not appending) the keypoints
     summary = run_videogem(dataset, model, LABEL, overwrite=True, progress=False, **fields)
-    assert sorted(engine.calls[3]) == [2, 5, 8, 15] and summary.frames_grounded == 4
+    assert sorted(engine.calls[2]) == [2, 5, 8, 15] and summary.frames_grounded == 4
     kps = dataset[a.id].frames[2][LABEL].keypoints
     assert len(kps) == 4 and kps[0].id not in ids
 
@@ -345,11 +447,11 @@ def test_interrupted_run_keeps_what_it_wrote(dataset, tmp_path):
     assert dataset.load_run_results("videogem_vgem").frames_grounded == 1
 
     # apply_model with skip_failures=False stops at the same sample and keeps the first video
-    with pytest.raises(Exception, match="No such file"):
+    with pytest.raises(Exception):
         dataset.apply_model(load_model(engine), label_field="other", prompt_field="action",
                             gt_field="frames.gt", skip_failures=False, progress=False)
-    assert dataset[good.id].frames[2]["other"] is not None
-    assert dataset[later.id].frames[4]["other"] is None
+    assert dataset[good.id].frames[2]["other_points"] is not None
+    assert dataset[later.id].frames[4]["other_points"] is None
 
     # the rerun after fixing the file resumes: only the remaining videos are grounded
     make_video(bad.filepath, num_frames=10, size=SIZE)
@@ -474,25 +576,30 @@ def test_frames_view(dataset, tmp_path):
         sample_frames=True, sparse=True, output_dir=str(tmp_path / "frames"))
     assert len(frames) == 2
     engine = recording_engine()
-    model = load_model(engine)
-    assert model.media_type == "video"
+    model = load_model(engine, media_type="image")
+    with pytest.raises(ValueError, match="Video models can only be applied to video collections"):
+        frames.apply_model(load_model(engine), label_field=LABEL, prompt_field="step", gt_field="gt")
 
     frames.apply_model(model, label_field=LABEL, prompt_field="step", gt_field="gt", skip_failures=False,
                        progress=False)
     assert sorted(n for c in engine.calls for n in c) == [4, 11]
-    assert frames.values(f"{LABEL}.keypoints.label") == [
+    assert frames.values(f"{LABEL}_points.keypoints.label") == [
         ["open door", "action", "verb", "object"], ["close door", "action", "verb", "object"]]
     # labels written on the frames view reach the videos' frames
+    dataset.reload()
     video_frames = dataset[sample.id].frames
-    assert video_frames[11][LABEL].keypoints[0].label == "close door"
+    assert video_frames[11][f"{LABEL}_points"].keypoints[0].label == "close door"
     assert video_frames[4][f"{LABEL}_heatmap"].map.shape == (4, 4)
-    assert "frames.vgem_heatmap" in dataset.app_config.active_fields.paths
 
-    # frames.<field> is accepted by run_videogem on a frames view and resumes
+    # run_videogem on a frames view accepts frames.<field>, writes through to the videos, and resumes
+    summary = run_videogem(frames, model, LABEL, prompt_field="frames.step", gt_field="frames.gt", progress=False)
+    assert summary.frames_grounded == 2
+    assert dataset[sample.id].frames[11][LABEL].keypoints[0].label == "close door"
+    assert "frames.vgem_heatmap" in dataset.app_config.active_fields.paths
+    assert dataset.get_run_info("videogem_vgem").config.fields == ["frames.vgem", "frames.vgem_heatmap",
+                                                                  "frames.vgem_error"]
     summary = run_videogem(frames, model, LABEL, prompt_field="frames.step", gt_field="frames.gt", progress=False)
     assert summary.frames_skipped == 2 and summary.frames_grounded == 0
-    with pytest.raises(ValueError, match="pass prompt_field='step'"):
-        frames.apply_model(model, label_field=LABEL, prompt_field="frames.step", gt_field="gt")
 
 
 def test_image_dataset(dataset, tmp_path):
@@ -506,25 +613,31 @@ def test_image_dataset(dataset, tmp_path):
     samples.append(fo.Sample(filepath=str(tmp_path / "gone.png"), action="ride bike", gt=box()))
     dataset.add_samples(samples)
     engine = recording_engine()
-    model = load_model(engine)
+    model = load_model(engine, media_type="image")
 
+    # batches of images through predict_all; the image without ground truth is logged, not written
     dataset.apply_model(model, label_field=LABEL, prompt_field="action", gt_field="gt", batch_size=2,
                         progress=False)
-    assert sorted(n for c in engine.calls for n in c) == [3, 9, 17]
-    kps = dataset.values(f"{LABEL}.keypoints.component")
+    assert engine.calls == [[3, 9], [17]]
+    kps = dataset.values(f"{LABEL}_points.keypoints.component")
     assert kps[:3] == [["final", "action", "verb", "object"]] * 3 and kps[3:] == [None, None]
     assert dataset.first()[f"{LABEL}_heatmap"].map.shape == (4, 4)
+    point = dataset.first()[f"{LABEL}_points"].keypoints[0].points[0]
+    assert point == pytest.approx(engine.result_for(3).point)
+
+    # single-sample predict path, fixed prompt, all samples
+    engine.calls.clear()
+    dataset.apply_model(load_model(engine, prompt="jump", frames="all", media_type="image"), label_field="other",
+                        progress=False)
+    assert sorted(n for c in engine.calls for n in c) == [3, 3, 9, 17]
+
+    # run_videogem records the failures, and resumes
+    engine.calls.clear()
+    run_videogem(dataset, model, LABEL, prompt_field="action", gt_field="gt", progress=False)
     errors = dataset.values(f"{LABEL}_error")
     assert errors[:3] == [None] * 3
     assert "no ground truth in 'gt'" in errors[3] and "does not exist" in errors[4]
-    point = dataset.first()[LABEL].keypoints[0].points[0]
-    assert point == pytest.approx(engine.result_for(3).point)
     assert "vgem.keypoints.heat" in dataset.get_field_schema(flat=True)
-
-    # single-sample predict path, fixed prompt, all samples; resume skips labelled images
-    engine.calls.clear()
-    dataset.apply_model(load_model(engine, prompt="jump", frames="all"), label_field="other", progress=False)
-    assert sorted(n for c in engine.calls for n in c) == [3, 3, 9, 17]
     engine.calls.clear()
     summary = run_videogem(dataset, model, LABEL, prompt_field="action", frames="all", progress=False)
     assert engine.calls == [[3]] and summary.frames_skipped == 3
@@ -539,7 +652,8 @@ def test_image_model_refuses_video_collections(dataset, tmp_path):
     video_dataset(dataset, tmp_path, [("a", 10, [3])])
     model = load_model(recording_engine(), media_type="image")
     with pytest.raises(ValueError, match="every decoded frame"):
-        dataset.apply_model(model, label_field=LABEL, prompt_field="action", gt_field="frames.gt", progress=False)
+        dataset.apply_model(model, label_field=LABEL, prompt_field="action", gt_field="frames.gt",
+                            skip_failures=False, progress=False)
 
 
 def test_progress_callback_and_summary(dataset, tmp_path):
@@ -563,7 +677,7 @@ def test_clips_view(dataset, tmp_path):
                       skip_failures=False, progress=False)
     assert sorted(n for c in engine.calls for n in c) == [3, 4, 5, 20, 21]
     frames = dataset[sample.id].frames
-    assert all(frames[n][LABEL].keypoints[0].label == "cut onion" for n in (3, 4, 5, 20, 21))
+    assert all(frames[n][f"{LABEL}_points"].keypoints[0].label == "cut onion" for n in (3, 4, 5, 20, 21))
 
     engine.calls.clear()
     run_videogem(clips.limit(1), load_model(engine, prompt="cut onion"), "in_clip", frames="all", progress=False)
