@@ -4,7 +4,8 @@ Everything real lives in the ``fiftyone_videogem`` package; this module only han
 
 * the plugin loader calls :func:`register` (operators are listed in ``fiftyone.yml``);
 * ``fiftyone.zoo`` calls :func:`download_model` and :func:`load_model` for the entries of
-  ``manifest.json`` (see ``zoo.py``).
+  ``manifest.json``, and the model zoo's "Apply zoo model" operator calls :func:`resolve_input`
+  and :func:`parse_parameters` for its form (see ``zoo.py``).
 
 Nothing is imported at module level, so importing this file never configures FiftyOne early.
 When the package is not installed, the copy next to this file is used.
@@ -45,3 +46,17 @@ def load_model(model_name, model_path, **kwargs):
     from .zoo import load_model as _load
 
     return _load(model_name, model_path, **kwargs)
+
+
+def resolve_input(model_name, ctx):
+    """Model-zoo hook: the form of ``model_name``'s options in the "Apply zoo model" operator."""
+    from .zoo import resolve_input as _resolve
+
+    return _resolve(model_name, ctx)
+
+
+def parse_parameters(model_name, ctx, params):
+    """Model-zoo hook: the form's values -> ``load_model`` keyword arguments, in place."""
+    from .zoo import parse_parameters as _parse
+
+    _parse(model_name, ctx, params)

@@ -9,8 +9,12 @@ Register the source once, then load an entry by name::
     dataset.apply_model(model, label_field="vgem", prompt_field="frames.action", gt_field="frames.gt")
 
 Keyword arguments of ``load_zoo_model`` are those of :func:`fiftyone_videogem.load_model`
-(``checkpoint=``, ``device=``, engine options, model options, ``random_weights=True``).
-``videogem-test-vit-tiny`` is a tiny architecture with random weights for smoke tests.
+(``checkpoint=``, ``device=``, engine options, grounding options such as ``prompt_field=`` and
+``gt_field=``, ``random_weights=True``). Options given here are used when ``apply_model`` is called
+without them, as the model zoo's "Apply zoo model" operator does; that operator shows the form of
+:func:`resolve_input` and turns its values into these options with :func:`parse_parameters`.
+With ``label_field="videogem"`` the points go to ``videogem_points`` and the heatmaps to
+``videogem_heatmap``.
 """
 
 import json
@@ -28,10 +32,11 @@ BACKBONES = {
     "videogem-openclip-vit-l-14": "openclip-vit-l-14",
     "videogem-viclip-b-16": "viclip-b-16",
     "videogem-viclip-l-14": "viclip-l-14",
-    "videogem-test-vit-tiny": "test-vit-tiny",
 }
 
 STATUS_FILE = "videogem.json"
+REMOTE_PARAMS = "remote_params"  # where the "Apply zoo model" operator keeps this source's form values
+RUN_ONLY_OPTIONS = ("overwrite", "heatmap_storage", "map_dir")  # options of run_videogem, not of apply_model
 
 
 def backbone_of(model_name):
@@ -84,3 +89,37 @@ def load_model(model_name, model_path, **kwargs):
     if not _has_weights(spec) and not kwargs.get("checkpoint"):
         kwargs.setdefault("random_weights", True)
     return fvg.load_model(backbone, **kwargs)
+
+
+def resolve_input(model_name, ctx):
+    """The form of VideoGEM's options in the model zoo's "Apply zoo model" operator: the prompt
+    source, the frames to ground, the engine options and the heatmaps."""
+    _import_package()
+    import fiftyone.operators.types as types
+
+    from fiftyone_videogem.plugin.grounding import add_engine_inputs, add_heatmap_inputs, add_source_inputs
+
+    backbone_of(model_name)
+    inputs = types.Object()
+    add_source_inputs(inputs, ctx.target_view(), ctx.params.get(REMOTE_PARAMS) or {})
+    add_engine_inputs(inputs)
+    add_heatmap_inputs(inputs)
+    return types.Property(inputs, view=types.View(label="VideoGEM options"))
+
+
+def parse_parameters(model_name, ctx, params):
+    """Turn the values of :func:`resolve_input`'s form into ``load_model`` keyword arguments, in place."""
+    _import_package()
+    from fiftyone_videogem.fields import is_video
+    from fiftyone_videogem.plugin.grounding import load_options, run_options
+
+    backbone_of(model_name)
+    target = ctx.target_view()
+    options = load_options(params)
+    options.update(run_options(params, target))
+    for key in RUN_ONLY_OPTIONS:
+        options.pop(key, None)
+    if not is_video(target):
+        options["media_type"] = "image"
+    params.clear()
+    params.update(options)
