@@ -28,7 +28,7 @@ from fiftyone_videogem.datasets.groundingyoutube import read_sizes as read_gyt_s
 from fiftyone_videogem.datasets.vhico import read_annotations
 from fiftyone_videogem.datasets.youcook2 import Segment, choose_segment
 from tests.shared_data import GYT_DIR, YOUCOOK_DIR, YOUCOOK_EXCERPT_DIR, YOUCOOK_FACTS, YOUCOOK_FILES
-from tests.videos import make_corrupt_video, make_video
+from tests.videos import frame_number_of, make_corrupt_video, make_video
 
 
 def _name(prefix: str) -> str:
@@ -745,3 +745,350 @@ def test_get_import_report(gyt_videos, cleanup):
     assert isinstance(report, ImportReport)
     assert report.videos_imported == 1 and report.annotations_past_end == 1
     assert "groundingyoutube" in report.summary()
+
+
+# ---------------------------------------------------------------- bad input and faults
+
+
+def _gyt_file(folder: Path, boxes: dict, sizes: dict | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "GoundingYouTubeBox.json").write_text(json.dumps(boxes))
+    if sizes is not None:
+        (folder / "id2wh.json").write_text(json.dumps(sizes))
+    return folder
+
+
+def _vhico_file(path: Path, records: list) -> Path:
+    path.write_text(json.dumps(records))
+    return path
+
+
+VFR_TIMES = [0.0, 0.1, 0.2, 0.3, 1.3, 1.4, 1.5, 3.5, 3.6, 3.7]
+
+
+def test_variable_frame_rate_video_gets_ground_truth_on_the_frames_shown(tmp_path, cleanup):
+    make_video(tmp_path / "vfr.mp4", times=VFR_TIMES, size=(64, 48))
+    annotated = [0.05, 0.35, 1.3, 1.45, 2.9, 3.5, 3.72]
+    records = [{"video": "vfr", "time": t, "action": "hold cup", "human": [0, 0, 32, 24]} for t in annotated]
+    name = _name("vfr")
+    cleanup.append(name)
+    dataset = fvgd.load_vhico(_vhico_file(tmp_path / "vfr.json", records), tmp_path, name=name, persistent=False)
+
+    sample = dataset.first()
+    # the frame shown at t is the last one that appeared at or before t
+    expected = [max(i + 1 for i, start in enumerate(VFR_TIMES) if start <= t + 1e-9) for t in annotated]
+    assert expected == [1, 4, 5, 6, 7, 8, 10]
+    assert sorted(_boxes_by_frame(sample)) == expected
+    # and those frames, decoded, are the pictures shown at those times
+    from fiftyone_videogem.video import read_frames
+
+    frames = read_frames(sample.filepath, expected)
+    assert [frame_number_of(frames[n]) for n in expected] == expected
+    # the average frame rate would have put them elsewhere
+    average = sample.metadata.frame_rate
+    assert [int(t * average) + 1 for t in annotated] != expected
+    report = dataset.info["import_report"]
+    assert report["variable_frame_rate_videos"] == ["vfr"]
+    assert report["annotations_past_end"] == 0
+    assert sample.metadata.total_frame_count == 10
+    assert sample.metadata.duration == pytest.approx(3.8, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("loader", "kwargs", "match"),
+    [
+        ("groundingyoutube", {"gt_field": "action"}, "collides with 'action'"),
+        ("groundingyoutube", {"gt_field": "second"}, "collides with 'second'"),
+        ("groundingyoutube", {"gt_field": "frames.action"}, "collides with 'action'"),
+        ("groundingyoutube", {"gt_field": "frame_number"}, "FiftyOne"),
+        ("groundingyoutube", {"gt_field": "frames."}, "field name"),
+        ("groundingyoutube", {"gt_field": "gt.boxes"}, "not a usable field name"),
+        ("groundingyoutube", {"gt_field": 5}, "field name"),
+        ("youcook2", {"gt_field": "segment_start"}, "collides"),
+        ("daly", {"gt_field": "keyframe_time"}, "collides"),
+        ("daly", {"temporal_field": "video_id"}, "collides with the sample field"),
+        ("daly", {"temporal_field": "frames.instances"}, "sample field"),
+        ("vhico", {"parts_field": "gt"}, "collides with 'gt', gt_field"),
+        ("vhico", {"gt_field": "frames.annotation_frame"}, "collides"),
+    ],
+)
+def test_output_fields_that_collide_are_refused_before_anything_is_written(tmp_path, loader, kwargs, match):
+    name = _name("collide")
+    load = {
+        "groundingyoutube": lambda: fvgd.load_groundingyoutube(GYT_DIR, tmp_path, name=name, **kwargs),
+        "youcook2": lambda: fvgd.load_youcook2_interactions(YOUCOOK_DIR, tmp_path, name=name, **kwargs),
+        "daly": lambda: fvgd.load_daly(tmp_path, tmp_path, name=name, **kwargs),
+        "vhico": lambda: fvgd.load_vhico(tmp_path / "none.json", tmp_path, name=name, **kwargs),
+    }[loader]
+    with pytest.raises(ValueError, match=match):
+        load()
+    assert not fo.dataset_exists(name)
+
+
+def test_frames_prefixed_gt_field_is_the_frame_field(gyt_videos, cleanup):
+    name = _name("gyt-prefix")
+    cleanup.append(name)
+    dataset = fvgd.load_groundingyoutube(
+        GYT_DIR, gyt_videos, name=name, video_ids=["xG9G-qHNbtY"], gt_field="frames.boxes", persistent=False
+    )
+    assert dataset.has_frame_field("boxes") and not dataset.has_frame_field("gt")
+    assert dataset.count("frames.boxes.detections") == dataset.info["import_report"]["boxes_imported"] > 0
+    # the action text stays a string field beside the boxes
+    assert all(isinstance(a, str) for a in dataset.values("frames.action", unwind=True) if a is not None)
+    assert dataset.info["import_report"]["settings"]["gt_field"] == "boxes"
+
+
+def _interrupt_after_first_sample(monkeypatch):
+    """Makes the next add_samples write one sample and then stop as Ctrl-C would."""
+    original = fo.Dataset.add_samples
+
+    def add_one_then_interrupt(self, samples, *args, **kwargs):
+        original(self, list(samples)[:1], *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fo.Dataset, "add_samples", add_one_then_interrupt)
+
+
+def test_interrupted_import_is_rebuilt_not_reused(gyt_videos, monkeypatch, cleanup):
+    name = _name("gyt-interrupted")
+    cleanup.append(name)
+    ids = list(GYT_VIDEOS)
+    with monkeypatch.context() as patch:
+        _interrupt_after_first_sample(patch)
+        with pytest.raises(KeyboardInterrupt):
+            fvgd.load_groundingyoutube(GYT_DIR, gyt_videos, name=name, video_ids=ids, persistent=False)
+    partial = fo.load_dataset(name)
+    assert len(partial) == 1 and "import_report" not in partial.info
+    assert partial.info["import_status"] == "importing"
+
+    dataset = fvgd.load_groundingyoutube(GYT_DIR, gyt_videos, name=name, video_ids=ids, persistent=False)
+    assert len(dataset) == 3
+    assert dataset.info["import_status"] == "complete"
+    assert dataset.info["import_report"]["videos_imported"] == 3
+    # a complete import is reused as it is
+    dataset.info["marker"] = "kept"
+    dataset.save()
+    again = fvgd.load_groundingyoutube(GYT_DIR, gyt_videos, name=name, video_ids=ids, persistent=False)
+    assert again.info["marker"] == "kept" and len(again) == 3
+
+
+def test_datasets_no_importer_made_are_never_replaced(gyt_videos, make_dataset, cleanup):
+    foreign = make_dataset()
+    foreign.add_sample(fo.Sample(filepath=str(gyt_videos / "tMBdem-e9Fk.mp4"), note="mine"))
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match="not made by an importer"):
+            fvgd.load_groundingyoutube(GYT_DIR, gyt_videos, name=foreign.name, overwrite=overwrite)
+    assert fo.load_dataset(foreign.name).first()["note"] == "mine"
+
+    # an import of another benchmark is not taken for this one
+    name = _name("gyt-other")
+    cleanup.append(name)
+    fvgd.load_groundingyoutube(GYT_DIR, gyt_videos, name=name, video_ids=["xG9G-qHNbtY"], persistent=False)
+    with pytest.raises(ValueError, match="holds an import of groundingyoutube, not youcook2_interactions"):
+        fvgd.load_youcook2_interactions(YOUCOOK_DIR, gyt_videos, name=name)
+    assert len(fo.load_dataset(name)) == 1
+
+
+def test_symlink_loops_in_the_videos_folder_do_not_hang(tmp_path, cleanup):
+    videos = tmp_path / "videos"
+    (videos / "a" / "b").mkdir(parents=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    make_video(videos / "a" / "b" / "clip1.mp4", num_frames=8, fps=4)
+    make_video(outside / "clip2.mp4", num_frames=8, fps=4)
+    # loops: to the root, to a parent, to itself, two links into each other; and a link to real videos elsewhere
+    (videos / "a" / "b" / "up").symlink_to(videos, target_is_directory=True)
+    (videos / "a" / "again").symlink_to(videos / "a", target_is_directory=True)
+    (videos / "self").symlink_to(videos / "self", target_is_directory=True)
+    (videos / "x").symlink_to(videos / "y", target_is_directory=True)
+    (videos / "y").symlink_to(videos / "x", target_is_directory=True)
+    (videos / "linked").symlink_to(outside, target_is_directory=True)
+
+    index = index_videos(videos)
+    assert set(index) == {"clip1", "clip2"}
+    assert index["clip1"] == str(videos / "a" / "b" / "clip1.mp4")
+    assert index["clip2"] == str(videos / "linked" / "clip2.mp4")
+
+    records = [{"video": v, "frame": 2, "action": "hold cup", "human": [0, 0, 10, 10]} for v in ("clip1", "clip2")]
+    name = _name("loops")
+    cleanup.append(name)
+    dataset = fvgd.load_vhico(_vhico_file(tmp_path / "a.json", records), videos, name=name, persistent=False)
+    assert sorted(dataset.distinct("video_id")) == ["clip1", "clip2"]
+
+
+def test_malformed_entries_are_named_and_the_rest_imported(tmp_path, cleanup):
+    (tmp_path / "videos").mkdir()
+    make_video(tmp_path / "videos" / "good.mp4", num_frames=20, fps=2)
+    make_video(tmp_path / "videos" / "other.mp4", num_frames=20, fps=2)
+    boxes = {
+        "good": {
+            "1": {"box": [0, 0, 32, 24], "step": "crack eggs"},
+            "2": {"box": [0, 0, 32], "step": "crack eggs"},  # three numbers
+            "3": {"box": ["left", 0, 32, 24], "step": "crack eggs"},  # not numeric
+            "4": {"box": [0, 0, 32, 24]},  # no action
+            "five": {"box": [0, 0, 32, 24], "step": "crack eggs"},  # not a second
+            "6": "crack eggs",  # not an entry
+            "7": {"box": [8, 8, 40, 40], "step": "pour milk"},
+        },
+        "other": {"2": {"box": [0, 0, 64, 48], "step": "stir"}},
+        "broken": "not boxes",
+    }
+    folder = _gyt_file(tmp_path / "ann", boxes, {"good": [64, 48], "other": "64x48"})
+    name = _name("gyt-malformed")
+    cleanup.append(name)
+    dataset = fvgd.load_groundingyoutube(folder, tmp_path / "videos", name=name, persistent=False)
+
+    assert sorted(dataset.distinct("video_id")) == ["good", "other"]
+    good = dataset.match(fo.ViewField("video_id") == "good").first()
+    assert sorted(_boxes_by_frame(good)) == [3, 15]  # seconds 1 and 7 at 2 fps
+    report = dataset.info["import_report"]
+    entries = report["malformed_entries"]
+    box_file = str(folder / "GoundingYouTubeBox.json")
+    for entry in ("video 'good', second '2'", "video 'good', second '3'", "video 'good', second '4'",
+                  "video 'good', second 'five'", "video 'good', second '6'", "video 'broken'"):
+        assert any(e.startswith(f"{box_file}: {entry}:") for e in entries), entry
+    assert any(e.startswith(f"{folder / 'id2wh.json'}: video 'other':") for e in entries)
+    assert len(entries) == 7
+    assert "7 malformed annotation entries" in fvgd.get_import_report(dataset).summary()
+
+
+def test_malformed_files_are_named(tmp_path):
+    folder = tmp_path / "gyt"
+    folder.mkdir()
+    (folder / "GoundingYouTubeBox.json").write_text('{"good": {"1": {"box": [0, 0, 1, 1], "step": "x"},\n  "2": }')
+    with pytest.raises(ValueError, match=r"GoundingYouTubeBox.json' is not valid JSON \(line 2"):
+        fvgd.load_groundingyoutube(folder, tmp_path, name=_name("bad-json"))
+
+    youcook = tmp_path / "youcook"
+    youcook.mkdir()
+    data = pickle.dumps({"v": {1: (0, 0, 10, 10)}}, protocol=3)
+    (youcook / "final_dataset_annotations.pkl").write_bytes(data[: len(data) // 2])
+    (youcook / "validation_youcook.csv").write_text("end,start,task,text,video_id\n")
+    with pytest.raises(pickle.UnpicklingError, match="final_dataset_annotations.pkl' is not a readable"):
+        fvgd.load_youcook2_interactions(youcook, tmp_path, name=_name("bad-pickle"))
+
+
+def test_malformed_youcook2_and_vhico_entries_are_named(tmp_path, cleanup):
+    from fiftyone_videogem.datasets.common import Malformed
+    from fiftyone_videogem.datasets.youcook2 import read_boxes, read_sentences_csv
+
+    csv_path = tmp_path / "validation_youcook.csv"
+    csv_path.write_text(
+        "end,start,task,text,video_id\n"
+        "20,10,1,cut the onion,v1\n"
+        "soon,30,1,fry the onion,v1\n"  # line 3: no number
+        "40,35,1,,v1\n"  # line 4: no text
+        "50,41,1,serve it,v1\n"
+    )
+    malformed = Malformed()
+    sentences = read_sentences_csv(csv_path, malformed)
+    assert [s.sentence for s in sentences["v1"]] == ["cut the onion", "serve it"]
+    assert [e.split(": ")[1] for e in malformed.entries] == ["line 3", "line 4"]
+    assert all(e.startswith(str(csv_path)) for e in malformed.entries)
+
+    pkl = tmp_path / "boxes.pkl"
+    pkl.write_bytes(pickle.dumps({"v1": {1: (0, 0, 5, 5), 2: (0, 0, 5), 3: ("a", 0, 5, 5)}, "v2": [1, 2]}))
+    malformed = Malformed()
+    assert read_boxes(pkl, malformed) == {"v1": {1: [0.0, 0.0, 5.0, 5.0]}}
+    assert [e.split(": ")[1] for e in malformed.entries] == [
+        "video 'v1', frame index 2", "video 'v1', frame index 3", "video 'v2'"]
+
+    records = {
+        "clip": {
+            "1": {"action": "hold cup", "human": [0, 0, 10, 10]},
+            "2": {"action": "hold cup"},  # no box
+            "3": "hold cup",  # not a record
+        },
+        "nothing": 5,
+    }
+    path = tmp_path / "vhico.json"
+    path.write_text(json.dumps(records))
+    make_video(tmp_path / "clip.mp4", num_frames=4, fps=4)
+    name = _name("vhico-malformed")
+    cleanup.append(name)
+    dataset = fvgd.load_vhico(path, tmp_path, name=name, persistent=False)
+    assert sorted(dataset.first().frames.keys()) == [1]
+    entries = dataset.info["import_report"]["malformed_entries"]
+    assert [e.split(": ")[1] for e in entries] == ["video 'clip', frame '2'", "video 'clip', frame '3'",
+                                                  "video 'nothing'"]
+
+
+def test_one_id_as_a_string_is_one_id(gyt_videos, daly_files, cleanup):
+    name = _name("gyt-one")
+    cleanup.append(name)
+    dataset = fvgd.load_groundingyoutube(GYT_DIR, gyt_videos, name=name, video_ids="xG9G-qHNbtY", persistent=False)
+    assert dataset.distinct("video_id") == ["xG9G-qHNbtY"]
+    assert dataset.info["import_report"]["notes"] == []  # no per-character ids were asked for
+
+    name = _name("daly-one")
+    cleanup.append(name)
+    dataset = fvgd.load_daly(daly_files, daly_files / "videos", name=name, split="all", classes="Drinking",
+                             video_ids="vidTrain.mp4", persistent=False)
+    assert dataset.distinct("video_id") == ["vidTrain"]
+    assert dataset.distinct("frames.gt.detections.label") == ["Drinking"]
+
+    with pytest.raises(TypeError, match="video_ids must be a list of ids"):
+        fvgd.load_groundingyoutube(GYT_DIR, gyt_videos, name=_name("gyt-int"), video_ids=12)
+    with pytest.raises(TypeError, match="classes must be a list"):
+        fvgd.load_daly(daly_files, daly_files / "videos", name=_name("daly-int"), classes=3)
+
+
+def test_rotated_video_gets_boxes_in_the_picture_as_shown(tmp_path, cleanup):
+    # stored 64x48, shown turned 90 degrees (48x64), as a phone filmed upright writes it
+    make_video(tmp_path / "phone.mp4", num_frames=8, size=(64, 48), fps=4, rotation=90)
+    records = [{"video": "phone", "frame": 2, "action": "hold cup", "human": [0, 0, 24, 32]}]  # pixels as shown
+    name = _name("rotated")
+    cleanup.append(name)
+    dataset = fvgd.load_vhico(_vhico_file(tmp_path / "r.json", records), tmp_path, name=name, persistent=False)
+    sample = dataset.first()
+    assert (sample.metadata.frame_width, sample.metadata.frame_height) == (48, 64)
+    assert sample.frames[2]["gt"].detections[0].bounding_box == pytest.approx([0, 0, 0.5, 0.5])
+    assert dataset.info["import_report"]["rotated_videos"] == {"phone": 90}
+    assert dataset.info["import_report"]["size_mismatches"] == {}
+
+
+@pytest.mark.parametrize(("filename", "codec"), [("cut.webm", "libvpx"), ("cut.mp4", "libx264")])
+def test_truncated_video_is_reported_damaged_not_past_the_end(tmp_path, cleanup, filename, codec):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    options = {"movflags": "faststart"} if filename.endswith(".mp4") else None
+    path = make_video(videos / filename, num_frames=40, fps=10, codec=codec, container_options=options)
+    make_video(videos / "whole.mp4", num_frames=40, fps=10)
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[: int(len(data) * 0.6)])
+    records = [{"video": v, "time": t, "action": "hold cup", "human": [0, 0, 10, 10]}
+               for v in ("cut", "whole") for t in (0.5, 3.5)]
+    name = _name("damaged")
+    cleanup.append(name)
+    dataset = fvgd.load_vhico(_vhico_file(tmp_path / "d.json", records), videos, name=name, persistent=False)
+
+    assert dataset.distinct("video_id") == ["whole"]
+    report = dataset.info["import_report"]
+    assert list(report["damaged_videos"]) == ["cut"]
+    assert "damaged" in report["damaged_videos"]["cut"] and filename in report["damaged_videos"]["cut"]
+    assert report["annotations_past_end"] == 0 and report["past_end"] == {}
+    assert report["unreadable_videos"] == {}
+    assert "1 videos damaged" in fvgd.get_import_report(dataset).summary()
+
+
+def test_malformed_daly_instances_are_named(tmp_path, cleanup):
+    kf = {"time": 0.5, "frameNumber": 12, "boundingBox": np.array([[0.1, 0.1, 0.5, 0.5]])}
+    daly = {
+        "annot": {
+            "vidA.mp4": {"annot": {"Drinking": [{"beginTime": 0.2, "endTime": 1.0, "keyframes": [kf]}, "oops"],
+                                   "Phoning": 7}},
+            "vidB.mp4": ["not", "a", "dict"],
+        }
+    }
+    path = tmp_path / "daly1.1.0.pkl"
+    path.write_bytes(pickle.dumps(daly, protocol=2))
+    make_video(tmp_path / "vidA.mp4", num_frames=8, fps=4)
+    name = _name("daly-malformed")
+    cleanup.append(name)
+    dataset = fvgd.load_daly(path, tmp_path, name=name, split="all", persistent=False)
+    assert dataset.distinct("video_id") == ["vidA"]
+    assert dataset.count("frames.gt.detections") == 1
+    entries = dataset.info["import_report"]["malformed_entries"]
+    assert [e.split(": ")[1] for e in entries] == ["video 'vidA', Drinking instance 1", "video 'vidA', class Phoning",
+                                                  "video 'vidB'"]
+    assert all(e.startswith(str(path)) for e in entries)

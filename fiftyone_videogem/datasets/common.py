@@ -7,23 +7,31 @@ action) and hands them to :func:`build_dataset`, which
 
 * finds the video files (``<video_id>.mp4|.mkv|.webm|.avi`` anywhere below
   ``videos_dir``, searched once),
-* probes each video with :func:`fiftyone_videogem.video.probe` for its real
-  frame rate, frame count and size,
-* turns annotation times into 1-based frame numbers with that frame rate
-  (the frame on screen at that time,
-  :func:`fiftyone_videogem.video.seconds_to_frame_number`),
+* probes each video with :func:`fiftyone_videogem.video.probe` for its size
+  as shown (display rotation applied) and reads its frames' own timestamps
+  with :func:`fiftyone_videogem.video.read_frame_times`, which also tells a
+  truncated file apart,
+* turns annotation times into 1-based frame numbers through those timestamps
+  (the frame on screen at that time, right for variable frame rates too),
 * normalises, clips and validates the boxes, and
 * writes one FiftyOne video sample per video with frame-level
   :class:`fiftyone.core.labels.Detections` ground truth.
 
 Everything that could not be imported is counted in an :class:`ImportReport`
-instead of raising: missing and unreadable videos, annotations past a video's
-end, boxes that are empty after clipping.
+instead of raising: missing, unreadable and damaged videos, malformed
+annotation entries, annotations past a video's end, boxes that are empty
+after clipping. A dataset is marked complete (``dataset.info["import_status"]``)
+only once everything is written, so an interrupted import is rebuilt by the
+next call instead of being reused.
 """
 
 from __future__ import annotations
 
 import collections
+import collections.abc
+import csv
+import dataclasses
+import json
 import logging
 import math
 import mimetypes
@@ -34,7 +42,16 @@ from typing import Any, Iterable, Sequence
 
 import fiftyone as fo
 
-from fiftyone_videogem.video import VideoError, VideoInfo, probe, seconds_to_frame_number
+from fiftyone_videogem.fields import strip_frames
+from fiftyone_videogem.video import (
+    DamagedVideoError,
+    FrameTimes,
+    VideoError,
+    VideoInfo,
+    probe,
+    read_frame_times,
+    seconds_to_frame_number,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +64,16 @@ ACTIONS_FIELD = "actions"
 PROMPT_PARSER_FIELD = "prompt_parser"
 VIDEO_ID_FIELD = "video_id"
 REPORT_INFO_KEY = "import_report"
+STATUS_INFO_KEY = "import_status"
+"""``dataset.info`` key: ``"importing"`` while an importer writes the dataset, ``"complete"`` after."""
+
+# frame and sample fields every imported dataset has (FiftyOne's own and the importers')
+_BUILTIN_FRAME_FIELDS = ("id", "frame_number", "created_at", "last_modified_at")
+_BUILTIN_SAMPLE_FIELDS = ("id", "filepath", "tags", "metadata", "created_at", "last_modified_at", "frames")
+COMMON_FRAME_FIELDS = (ACTION_FIELD,)
+"""Frame fields :func:`build_dataset` writes besides the ground truth."""
+COMMON_SAMPLE_FIELDS = (VIDEO_ID_FIELD, ACTION_FIELD, ACTIONS_FIELD, PROMPT_PARSER_FIELD)
+"""Sample fields :func:`build_dataset` writes."""
 
 # annotation times within this many seconds of a video's end count as past it
 _TIME_EPS = 1e-6
@@ -87,6 +114,17 @@ class ImportReport:
             ``videos_dir``
         unreadable_videos: ``{video_id: error message}`` for files that could
             not be probed
+        damaged_videos: ``{video_id: what is wrong}`` for files that open but
+            are truncated or damaged (their data ends before what their header
+            announces); they are not imported: download them again
+        malformed_entries: ``"<file>: <entry>: <problem>"`` for each entry of
+            the annotation files that could not be read; the rest is imported
+        variable_frame_rate_videos: videos whose frames are not evenly spaced
+            in time; their annotations are placed through the frames' own
+            timestamps
+        rotated_videos: ``{video_id: degrees}`` for videos shown turned (a
+            display rotation in the container, as phones write); frames,
+            sizes and boxes are those of the video as shown
         past_end: ``{video_id: {"times": [...], "duration": d}}`` for the
             annotations past a video's end
         size_mismatches: ``{video_id: {"annotation_size": [w, h],
@@ -115,6 +153,10 @@ class ImportReport:
     frames_with_several_actions: int = 0
     missing_videos: list[str] = field(default_factory=list)
     unreadable_videos: dict[str, str] = field(default_factory=dict)
+    damaged_videos: dict[str, str] = field(default_factory=dict)
+    malformed_entries: list[str] = field(default_factory=list)
+    variable_frame_rate_videos: list[str] = field(default_factory=list)
+    rotated_videos: dict[str, int] = field(default_factory=dict)
     past_end: dict[str, dict[str, Any]] = field(default_factory=dict)
     size_mismatches: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
@@ -141,6 +183,14 @@ class ImportReport:
             parts.append(f"{len(self.missing_videos)} videos missing from '{self.videos_dir}'")
         if self.unreadable_videos:
             parts.append(f"{len(self.unreadable_videos)} videos unreadable")
+        if self.damaged_videos:
+            parts.append(f"{len(self.damaged_videos)} videos damaged (truncated), download them again")
+        if self.malformed_entries:
+            parts.append(f"{len(self.malformed_entries)} malformed annotation entries skipped")
+        if self.variable_frame_rate_videos:
+            parts.append(f"{len(self.variable_frame_rate_videos)} videos with a variable frame rate")
+        if self.rotated_videos:
+            parts.append(f"{len(self.rotated_videos)} videos with a display rotation")
         if self.boxes_clipped:
             parts.append(f"{self.boxes_clipped} boxes clipped to the frame")
         if self.boxes_dropped:
@@ -214,8 +264,10 @@ class VideoAnnotations:
 def index_videos(videos_dir: str | os.PathLike, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> dict[str, str]:
     """Maps video ids (file stems) to paths for all videos below a folder.
 
-    The folder is walked once, recursively. When several files share a stem,
-    the extension earlier in ``extensions`` wins, then the shorter path.
+    The folder is walked once, recursively, following links to folders;
+    a folder reached again (a link loop, or two links to one folder) is
+    walked only once. When several files share a stem, the extension earlier
+    in ``extensions`` wins, then the shorter path.
 
     Args:
         videos_dir: the folder to search
@@ -235,7 +287,17 @@ def index_videos(videos_dir: str | os.PathLike, extensions: Sequence[str] = VIDE
         )
     rank = {ext: i for i, ext in enumerate(extensions)}
     found: dict[str, tuple[int, int, str]] = {}
+    visited: set[tuple[int, int]] = set()
     for root, dirs, files in os.walk(videos_dir, followlinks=True):
+        try:
+            stat = os.stat(root)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (stat.st_dev, stat.st_ino) in visited:
+            dirs[:] = []
+            continue
+        visited.add((stat.st_dev, stat.st_ino))
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
             stem, ext = os.path.splitext(name)
@@ -382,32 +444,247 @@ def load_annotation_pickle(path: str | os.PathLike, encoding: str = "ASCII") -> 
         pickle.UnpicklingError: if the pickle references anything else
     """
     with open(path, "rb") as f:
-        return _AnnotationUnpickler(f, encoding=encoding).load()
+        try:
+            return _AnnotationUnpickler(f, encoding=encoding).load()
+        except pickle.UnpicklingError:
+            raise
+        except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, UnicodeDecodeError) as e:
+            raise pickle.UnpicklingError(
+                f"'{os.fspath(path)}' is not a readable annotation pickle ({type(e).__name__}: {e}); the file is "
+                "damaged or of another kind: download it again"
+            ) from e
 
 
-def reuse_or_prepare(name: str, overwrite: bool) -> fo.Dataset | None:
-    """Returns the existing dataset ``name``, or None after deleting it when it must be re-imported.
+def reuse_or_prepare(name: str, overwrite: bool, benchmark: str | None = None) -> fo.Dataset | None:
+    """Returns the existing import ``name`` to reuse, or None after deleting one that must be re-imported.
 
-    An existing dataset is re-imported when ``overwrite`` is True or when it
-    has no samples (an earlier import that found no videos).
+    Only datasets an importer made are reused or deleted:
+
+    * a complete import is reused, unless ``overwrite`` is True or it has
+      no samples (an earlier import that found no videos);
+    * an import that did not finish (interrupted, or failed part-way) is
+      deleted, with a warning, so that it is imported again;
+    * any other dataset of that name raises, ``overwrite`` or not.
+
+    Args:
+        name: the dataset name
+        overwrite: whether to delete and re-import a complete import
+        benchmark: the benchmark being imported (None: any); a complete
+            import of another benchmark under that name raises
+
+    Raises:
+        ValueError: if a dataset ``name`` exists that no importer made, or
+            that holds another benchmark
     """
-    if fo.dataset_exists(name):
-        if not overwrite:
-            dataset = fo.load_dataset(name)
-            if len(dataset) == 0:
-                # an import that found no videos; the videos may have been downloaded since
-                logger.info("dataset '%s' exists but is empty; importing again", name)
-                fo.delete_dataset(name)
-                return None
-            logger.info(
-                "dataset '%s' already exists (%d samples); reusing it. Pass overwrite=True to re-import",
-                name,
-                len(dataset),
-            )
-            return dataset
+    if not fo.dataset_exists(name):
+        return None
+    dataset = fo.load_dataset(name)
+    info = dataset.info or {}
+    status = info.get(STATUS_INFO_KEY)
+    if status == "importing":
+        logger.warning("dataset '%s' is an import that did not finish; deleting it and importing again", name)
+        fo.delete_dataset(name)
+        return None
+    if status != "complete" and REPORT_INFO_KEY not in info:
+        raise ValueError(
+            f"a dataset named '{name}' exists and was not made by an importer; importers never reuse, replace "
+            "or delete a dataset they did not make (overwrite=True included). Pass another name, or delete it "
+            f"yourself (fo.delete_dataset({name!r}))"
+        )
+    made_for = info.get("benchmark")
+    if benchmark is not None and made_for is not None and made_for != benchmark:
+        raise ValueError(
+            f"dataset '{name}' holds an import of {made_for}, not {benchmark}; pass another name for the "
+            f"{benchmark} import"
+        )
+    if overwrite:
         logger.info("deleting existing dataset '%s' to re-import it", name)
         fo.delete_dataset(name)
-    return None
+        return None
+    if len(dataset) == 0:
+        # an import that found no videos; the videos may have been downloaded since
+        logger.info("dataset '%s' exists but is empty; importing again", name)
+        fo.delete_dataset(name)
+        return None
+    logger.info(
+        "dataset '%s' already exists (%d samples); reusing it. Pass overwrite=True to re-import", name, len(dataset)
+    )
+    return dataset
+
+
+def start_import(name: str, benchmark: str, persistent: bool = True) -> fo.Dataset:
+    """Creates the video dataset an importer writes into, marked as an import in progress.
+
+    Pair it with :func:`finish_import`; until that runs, :func:`reuse_or_prepare`
+    treats the dataset as unfinished and rebuilds it.
+
+    Args:
+        name: the dataset name (must not exist)
+        benchmark: the benchmark's short name
+        persistent: whether the dataset outlives the process (True)
+    """
+    dataset = fo.Dataset(name, persistent=persistent)
+    dataset.media_type = "video"
+    dataset.info[STATUS_INFO_KEY] = "importing"
+    dataset.info["benchmark"] = benchmark
+    dataset.save()
+    return dataset
+
+
+def finish_import(dataset: fo.Dataset, report: ImportReport) -> None:
+    """Stores the import report and marks the dataset complete (the last write of an import)."""
+    dataset.info[REPORT_INFO_KEY] = report.to_dict()
+    dataset.info["benchmark"] = report.benchmark
+    dataset.info[STATUS_INFO_KEY] = "complete"
+    dataset.save()
+
+
+def _field_name(value: Any, role: str) -> str:
+    if not isinstance(value, str) or not strip_frames(value).strip():
+        raise ValueError(f"{role} must be a field name such as 'gt', got {value!r}")
+    name = strip_frames(value)
+    if "." in name or name.startswith("_") or name != name.strip():
+        raise ValueError(
+            f"{role} {value!r} is not a usable field name: use letters, digits and underscores, not starting "
+            "with an underscore (a 'frames.' prefix is allowed)"
+        )
+    return name
+
+
+def check_output_fields(
+    gt_field: Any,
+    frame_fields: Iterable[str] = (),
+    parts_field: Any = None,
+    temporal_field: Any = None,
+    sample_fields: Iterable[str] = (),
+) -> tuple[str, str | None, str | None]:
+    """Validates the field names an importer is asked to write, before anything is read or written.
+
+    ``gt_field`` and ``parts_field`` are frame fields: ``"frames.gt"`` is
+    accepted and means ``"gt"``. Each must differ from FiftyOne's own fields,
+    from the other frame fields the importer writes (``action`` and the
+    benchmark's ``frame_fields``) and from each other; ``temporal_field`` is
+    a sample field and must differ from the sample fields written.
+
+    Args:
+        gt_field: the ground-truth frame field
+        frame_fields: the other frame fields the importer writes
+        parts_field: the component-box frame field, or None
+        temporal_field: the sample field for action instances, or None
+        sample_fields: the other sample fields the importer writes
+
+    Returns:
+        ``(gt_field, parts_field, temporal_field)`` normalised
+
+    Raises:
+        ValueError: naming the field, what it collides with and what to do
+    """
+    taken_frame = {f: "a field FiftyOne keeps on every frame" for f in _BUILTIN_FRAME_FIELDS}
+    taken_frame.update({f: "a frame field this importer writes" for f in (*COMMON_FRAME_FIELDS, *frame_fields)})
+    gt = _field_name(gt_field, "gt_field")
+    if gt in taken_frame:
+        raise ValueError(
+            f"gt_field={gt_field!r} collides with '{gt}', {taken_frame[gt]}: the ground truth would replace it "
+            f"or be replaced by it. Pick another name (frame fields written: {sorted(taken_frame)})"
+        )
+    parts = None
+    if parts_field is not None:
+        parts = _field_name(parts_field, "parts_field")
+        if parts in taken_frame or parts == gt:
+            what = "gt_field" if parts == gt else taken_frame[parts]
+            raise ValueError(f"parts_field={parts_field!r} collides with '{parts}', {what}; pick another name")
+    temporal = None
+    if temporal_field is not None:
+        if isinstance(temporal_field, str) and temporal_field.startswith("frames."):
+            raise ValueError(
+                f"temporal_field={temporal_field!r} names a frame field; action instances are a sample field, "
+                "pass a name without 'frames.'"
+            )
+        temporal = _field_name(temporal_field, "temporal_field")
+        taken_sample = {*_BUILTIN_SAMPLE_FIELDS, *COMMON_SAMPLE_FIELDS, *sample_fields}
+        if temporal in taken_sample:
+            raise ValueError(
+                f"temporal_field={temporal_field!r} collides with the sample field '{temporal}' that FiftyOne or "
+                f"this importer writes; pick another name (sample fields written: {sorted(taken_sample)})"
+            )
+    return gt, parts, temporal
+
+
+def as_id_list(value: Any, role: str = "video_ids") -> list[str] | None:
+    """A list of ids from a list, another iterable or a single string (one id); None stays None.
+
+    Raises:
+        TypeError: if ``value`` is neither a string nor an iterable of
+            strings or numbers
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (bytes, bytearray, dict)) or not isinstance(value, collections.abc.Iterable):
+        raise TypeError(f"{role} must be a list of ids (or one id as a string), got {type(value).__name__} {value!r}")
+    ids = list(value)
+    bad = [v for v in ids if not isinstance(v, (str, int)) or isinstance(v, bool)]
+    if bad:
+        raise TypeError(f"{role} must hold ids as strings, got {bad[:3]!r}")
+    return [str(v) for v in ids]
+
+
+class Malformed:
+    """Collects the entries of annotation files that could not be read, naming file and entry.
+
+    Readers call :meth:`add` and go on with the next entry; the importer
+    stores :attr:`entries` in the report's ``malformed_entries``.
+    """
+
+    def __init__(self) -> None:
+        self.entries: list[str] = []
+
+    def add(self, path: str | os.PathLike, entry: str, problem: str) -> None:
+        """Records that ``entry`` of file ``path`` was skipped because of ``problem``."""
+        message = f"{os.fspath(path)}: {entry}: {problem}"
+        self.entries.append(message)
+        logger.warning("skipped a malformed annotation entry: %s", message)
+
+
+def note(malformed: Malformed | None, path: str | os.PathLike, entry: str, problem: str) -> None:
+    """:meth:`Malformed.add` when a collector is given, else a logged warning."""
+    if malformed is not None:
+        malformed.add(path, entry, problem)
+    else:
+        logger.warning("'%s': %s: %s; skipped", os.fspath(path), entry, problem)
+
+
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    """Parses a JSON annotation file, naming the file and the position of a syntax error.
+
+    Args:
+        path: the file
+        what: what the file should be, for the message (``"the GroundingYouTube boxes"``)
+
+    Raises:
+        ValueError: if the file is not valid JSON
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"'{os.fspath(path)}' is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); it should be "
+            f"{what}. Download it again or fix it there"
+        ) from e
+    except UnicodeDecodeError as e:
+        raise ValueError(f"'{os.fspath(path)}' is not a UTF-8 text file ({e}); it should be {what}") from e
+
+
+def read_csv_rows(path: str | os.PathLike, what: str) -> list[tuple[int, dict[str, str]]]:
+    """Reads a CSV annotation file as ``(line number, row)`` pairs, naming the file on a syntax error."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            return [(reader.line_num, row) for row in reader]
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise ValueError(f"'{os.fspath(path)}' is not a readable CSV file ({e}); it should be {what}") from e
 
 
 @dataclass
@@ -441,10 +718,11 @@ class BuildOptions:
 def filter_video_ids(
     video_ids_in_order: Sequence[str], video_ids: Iterable[str] | None, report: ImportReport
 ) -> list[str]:
-    """Keeps the annotated ids listed in ``video_ids`` (all when None), noting unknown ids."""
+    """Keeps the annotated ids listed in ``video_ids`` (all when None; one string is one id), noting unknown ids."""
+    video_ids = as_id_list(video_ids)
     if video_ids is None:
         return list(video_ids_in_order)
-    wanted = [_strip_video_ext(str(v)) for v in video_ids]
+    wanted = [_strip_video_ext(v) for v in video_ids]
     known = set(video_ids_in_order)
     unknown = [v for v in wanted if v not in known]
     if unknown:
@@ -476,7 +754,8 @@ def build_dataset(
             ``dataset.info["import_report"]``
 
     Returns:
-        the new dataset
+        the new dataset, marked complete (:func:`finish_import`) only after
+        everything was written
     """
     index = index_videos(videos_dir)
     report.videos_dir = os.path.abspath(os.fspath(videos_dir))
@@ -494,36 +773,70 @@ def build_dataset(
     for video, path in available:
         if options.max_videos is not None and len(samples) >= options.max_videos:
             break
-        try:
-            info = probe(path)
-        except VideoError as e:
-            report.unreadable_videos[video.video_id] = str(e)
-            logger.warning("skipping video '%s': %s", video.video_id, e)
+        read = read_video_timing(video.video_id, path, report)
+        if read is None:
             continue
-        if info.frame_rate <= 0:
-            report.unreadable_videos[video.video_id] = f"video '{path}' has no frame rate"
-            continue
-        sample = _make_sample(video, path, info, options, report)
+        info, times = read
+        sample = _make_sample(video, path, info, options, report, times)
         if sample is not None:
             samples.append(sample)
 
-    dataset = fo.Dataset(options.name, persistent=options.persistent)
+    dataset = start_import(options.name, options.benchmark, persistent=options.persistent)
     if samples:
         dataset.add_samples(samples, progress=False)
     else:
-        dataset.media_type = "video"
         report.notes.append(
             f"no video was imported; download the videos into '{report.videos_dir}' and import again "
             "(an empty dataset is re-imported automatically)"
         )
     dataset.add_dynamic_frame_fields()
     report.videos_imported = len(samples)
-    dataset.info[REPORT_INFO_KEY] = report.to_dict()
-    dataset.info["benchmark"] = options.benchmark
-    dataset.save()
-    level = logging.WARNING if (report.missing_videos or report.unreadable_videos) else logging.INFO
-    logger.log(level, "%s", report.summary())
+    if report.variable_frame_rate_videos:
+        report.notes.append(
+            f"{len(report.variable_frame_rate_videos)} videos have a variable frame rate; their annotations were "
+            "placed on the frames shown at their times, but the App steps through them at the average rate. "
+            "Re-encode them at a constant rate (e.g. `ffmpeg -i in -fps_mode cfr out.mp4`) to browse them exactly"
+        )
+    finish_import(dataset, report)
+    bad = report.missing_videos or report.unreadable_videos or report.damaged_videos or report.malformed_entries
+    logger.log(logging.WARNING if bad else logging.INFO, "%s", report.summary())
     return dataset
+
+
+def read_video_timing(video_id: str, path: str, report: ImportReport) -> tuple[VideoInfo, FrameTimes] | None:
+    """Probes a video and reads its frame timestamps, recording problems in ``report``.
+
+    Returns:
+        ``(info, times)`` where ``info`` counts the frames that really hold
+        data; None when the video is unreadable or damaged (recorded in
+        ``report.unreadable_videos`` / ``report.damaged_videos``)
+    """
+    try:
+        info = probe(path)
+        times = read_frame_times(path)
+    except DamagedVideoError as e:
+        report.damaged_videos[video_id] = str(e)
+        logger.warning("skipping video '%s': %s", video_id, e)
+        return None
+    except VideoError as e:
+        report.unreadable_videos[video_id] = str(e)
+        logger.warning("skipping video '%s': %s", video_id, e)
+        return None
+    if info.frame_rate <= 0 and times.frame_rate <= 0:
+        report.unreadable_videos[video_id] = f"video '{path}' has no frame rate"
+        return None
+    variable = times.is_variable()
+    if variable:
+        report.variable_frame_rate_videos.append(video_id)
+    if info.rotation:
+        report.rotated_videos[video_id] = info.rotation
+    info = dataclasses.replace(
+        info,
+        num_frames=times.num_frames,
+        duration=times.end,
+        frame_rate=times.frame_rate if variable or info.frame_rate <= 0 else info.frame_rate,
+    )
+    return info, times
 
 
 def video_metadata(path: str, info: VideoInfo) -> fo.VideoMetadata:
@@ -545,6 +858,7 @@ def _make_sample(
     info: VideoInfo,
     options: BuildOptions,
     report: ImportReport,
+    times: FrameTimes | None = None,
 ) -> fo.Sample | None:
     resolved_size = video.box_size_resolver(info) if video.box_size_resolver is not None else None
     video_size = (info.width, info.height)
@@ -563,7 +877,7 @@ def _make_sample(
                 report.annotations_past_end += 1
                 past_end_times.append(float(time))
                 continue
-            frame_number = min(seconds_to_frame_number(time, info.frame_rate), info.num_frames)
+            frame_number = _frame_at(time, info, times)
         else:
             frame_number = int(ann.frame_number) if ann.frame_number is not None else 0
             if frame_number < 1:
@@ -621,8 +935,8 @@ def _make_sample(
     if options.temporal_field and video.temporal:
         instances = []
         for label, start, end in video.temporal:
-            first = max(1, min(seconds_to_frame_number(max(start, 0.0), info.frame_rate), info.num_frames))
-            last = max(first, min(seconds_to_frame_number(max(end, 0.0), info.frame_rate), info.num_frames))
+            first = _frame_at(min(max(start, 0.0), info.duration - _TIME_EPS), info, times)
+            last = max(first, _frame_at(min(max(end, 0.0), info.duration - _TIME_EPS), info, times))
             instances.append(fo.TemporalDetection(label=label, support=[first, last]))
         sample[options.temporal_field] = fo.TemporalDetections(detections=instances)
 
@@ -641,6 +955,13 @@ def _make_sample(
         sample.frames[frame_number] = frame
         report.frames_imported += 1
     return sample
+
+
+def _frame_at(time: float, info: VideoInfo, times: FrameTimes | None) -> int:
+    """The frame on screen at ``time`` (within the video): by its timestamps, else by the frame rate."""
+    if times is not None:
+        return min(times.frame_number(max(time, 0.0)), info.num_frames)
+    return max(1, min(seconds_to_frame_number(time, info.frame_rate), info.num_frames))
 
 
 def _check_aspect(video_id: str, box_size: Sequence[float], video_size: tuple[int, int], report: ImportReport) -> None:

@@ -35,10 +35,14 @@ from fiftyone_videogem.datasets.common import (
     BuildOptions,
     FrameAnnotation,
     ImportReport,
+    Malformed,
     VideoAnnotations,
+    as_id_list,
     build_dataset,
+    check_output_fields,
     filter_video_ids,
     load_annotation_pickle,
+    note,
     reuse_or_prepare,
 )
 
@@ -63,6 +67,8 @@ DALY_CLASSES = (
 )
 
 SPLITS = ("test", "train", "all")
+FRAME_FIELDS = ("keyframe_time",)
+"""Frame fields the importer writes besides ``gt_field`` and ``action``."""
 
 
 def load_daly(
@@ -102,12 +108,14 @@ def load_daly(
             that name (False: the existing dataset is returned as is)
         max_videos: import at most this many videos (None: all found)
         video_ids: import only these videos, with or without extension
-            (None: all)
+            (None: all; a string is one id)
         split: ``"test"`` (the videos of ``daly["splits"][0]``), ``"train"``
             (the others) or ``"all"`` (``"test"``); when the pickle has no
             splits every video is used and the report says so
-        classes: keep only these classes (None: all)
-        gt_field: the frame field for the ground truth (``"gt"``)
+        classes: keep only these classes (None: all; a string is one class)
+        gt_field: the frame field for the ground truth (``"gt"``; a
+            ``frames.`` prefix is accepted); it must differ from the other
+            frame fields the importer writes (``action``, ``keyframe_time``)
         temporal_field: the sample field for the action instances
             (``"gt_instances"``; None to skip)
         persistent: whether the dataset is kept after the process exits
@@ -119,8 +127,10 @@ def load_daly(
     """
     if split not in SPLITS:
         raise ValueError(f"unknown DALY split {split!r}; use one of {SPLITS}")
+    gt_field, _, temporal_field = check_output_fields(gt_field, FRAME_FIELDS, temporal_field=temporal_field)
+    keep_classes = set(as_id_list(classes, "classes")) if classes is not None else None
     name = name or DEFAULT_NAME
-    existing = reuse_or_prepare(name, overwrite)
+    existing = reuse_or_prepare(name, overwrite, BENCHMARK)
     if existing is not None:
         return existing
 
@@ -133,7 +143,7 @@ def load_daly(
         )
     annot = daly["annot"]
     metadata = daly.get("metadata") or {}
-    keep_classes = set(classes) if classes is not None else None
+    malformed = Malformed()
 
     report = ImportReport(
         benchmark=BENCHMARK,
@@ -146,6 +156,7 @@ def load_daly(
             "gt_field": gt_field,
             "max_videos": max_videos,
         },
+        malformed_entries=malformed.entries,
     )
     report.details.update(labels=[str(x) for x in daly.get("labels") or []], keyframes_without_box=0)
 
@@ -163,7 +174,8 @@ def load_daly(
     videos = []
     for video_id in filter_video_ids(ordered, video_ids, report):
         key = keys_by_id[video_id]
-        video = _read_video(video_id, annot[key], _video_fps(metadata, key), keep_classes, report)
+        video = _read_video(video_id, annot[key], _video_fps(metadata, key), keep_classes, report,
+                            malformed, path)
         if video.frames:
             videos.append(video)
         else:
@@ -231,9 +243,17 @@ def _video_fps(metadata: Any, key: str) -> float | None:
 
 
 def _read_video(
-    video_id: str, entry: Any, meta_fps: float | None, keep_classes: set[str] | None, report: ImportReport
+    video_id: str,
+    entry: Any,
+    meta_fps: float | None,
+    keep_classes: set[str] | None,
+    report: ImportReport,
+    malformed: Malformed | None = None,
+    path: str = "",
 ) -> VideoAnnotations:
-    entry = entry if isinstance(entry, dict) else {}
+    if not isinstance(entry, dict):
+        note(malformed, path, f"video '{video_id}'", f"expected a dict of annotations, got {entry!r:.80}")
+        entry = {}
     class_dict = entry.get("annot")
     if not isinstance(class_dict, dict):
         class_dict = {k: v for k, v in entry.items() if isinstance(v, (list, tuple))}
@@ -242,8 +262,14 @@ def _read_video(
         label = str(label)
         if keep_classes is not None and label not in keep_classes:
             continue
-        for number, instance in enumerate(instances or []):
+        if not isinstance(instances, (list, tuple)):
+            note(malformed, path, f"video '{video_id}', class {label}",
+                 f"expected a list of instances, got {instances!r:.80}")
+            continue
+        for number, instance in enumerate(instances):
             if not isinstance(instance, dict):
+                note(malformed, path, f"video '{video_id}', {label} instance {number}",
+                     f"expected a dict, got {instance!r:.80}")
                 continue
             begin, end = _float(instance.get("beginTime")), _float(instance.get("endTime"))
             if begin is not None and end is not None:

@@ -19,7 +19,6 @@ both are counted in the import report.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Iterable
@@ -31,9 +30,13 @@ from fiftyone_videogem.datasets.common import (
     BuildOptions,
     FrameAnnotation,
     ImportReport,
+    Malformed,
     VideoAnnotations,
     build_dataset,
+    check_output_fields,
     filter_video_ids,
+    note,
+    read_json,
     reuse_or_prepare,
 )
 
@@ -45,6 +48,8 @@ PROMPT_PARSER = "verb_object"
 
 BOX_FILES = ("GoundingYouTubeBox.json", "GroundingYouTubeBox.json", "box_anno.json")
 SIZE_FILE = "id2wh.json"
+FRAME_FIELDS = ("second",)
+"""Frame fields the importer writes besides ``gt_field`` and ``action``."""
 
 DEFAULT_SECOND_OFFSET = 0.0
 """Annotation ``second`` s is placed at ``s + second_offset`` seconds.
@@ -89,10 +94,13 @@ def load_groundingyoutube(
         overwrite: whether to delete and re-import an existing dataset of
             that name (False: the existing dataset is returned as is)
         max_videos: import at most this many videos (None: all found)
-        video_ids: import only these YouTube ids (None: all)
+        video_ids: import only these YouTube ids (None: all; a string is
+            one id)
         second_offset: seconds added to each annotation's second (0.0); see
             :data:`DEFAULT_SECOND_OFFSET`
-        gt_field: the frame field for the ground truth (``"gt"``)
+        gt_field: the frame field for the ground truth (``"gt"``; a
+            ``frames.`` prefix is accepted); it must differ from the other
+            fields the importer writes (``action``, ``second``)
         persistent: whether the dataset is kept after the process exits
             (True)
 
@@ -100,16 +108,18 @@ def load_groundingyoutube(
         the dataset; ``dataset.info["import_report"]`` holds the
         :class:`~fiftyone_videogem.datasets.common.ImportReport` as a dict
     """
+    gt_field, _, _ = check_output_fields(gt_field, FRAME_FIELDS)
     name = name or DEFAULT_NAME
-    existing = reuse_or_prepare(name, overwrite)
+    existing = reuse_or_prepare(name, overwrite, BENCHMARK)
     if existing is not None:
         return existing
 
     annotations_dir = os.fspath(annotations_dir)
     box_path = _find_box_file(annotations_dir)
     size_path = os.path.join(annotations_dir, SIZE_FILE)
-    boxes = read_boxes(box_path)
-    sizes = read_sizes(size_path) if os.path.isfile(size_path) else {}
+    malformed = Malformed()
+    boxes = read_boxes(box_path, malformed)
+    sizes = read_sizes(size_path, malformed) if os.path.isfile(size_path) else {}
 
     report = ImportReport(
         benchmark=BENCHMARK,
@@ -117,6 +127,7 @@ def load_groundingyoutube(
         annotations=[box_path] + ([size_path] if sizes else []),
         videos_dir=os.fspath(videos_dir),
         settings={"second_offset": second_offset, "gt_field": gt_field, "max_videos": max_videos},
+        malformed_entries=malformed.entries,
     )
     if not sizes:
         report.notes.append(
@@ -171,19 +182,25 @@ def _find_box_file(annotations_dir: str) -> str:
     )
 
 
-def read_boxes(path: str | os.PathLike) -> dict[str, list[tuple[int, list[float], str]]]:
+def read_boxes(
+    path: str | os.PathLike, malformed: Malformed | None = None
+) -> dict[str, list[tuple[int, list[float], str]]]:
     """Reads a GroundingYouTube box file in either published layout.
 
     Args:
         path: ``GoundingYouTubeBox.json`` (dict per video keyed by second) or
             ``box_anno.json`` (list per video)
+        malformed: collects the entries that cannot be read, naming the file,
+            the video and the second (None: they are logged)
 
     Returns:
         ``{youtube_id: [(second, [x1, y1, x2, y2], step), ...]}`` sorted by
         second, in the file's video order
+
+    Raises:
+        ValueError: if the file is not JSON or not keyed by video id
     """
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+    data = read_json(path, "the GroundingYouTube boxes")
     if not isinstance(data, dict):
         raise ValueError(f"'{path}' is not a GroundingYouTube box file: expected a JSON object keyed by video id")
     out: dict[str, list[tuple[int, list[float], str]]] = {}
@@ -192,39 +209,63 @@ def read_boxes(path: str | os.PathLike) -> dict[str, list[tuple[int, list[float]
         if isinstance(entries, dict):
             items = [(second, entry) for second, entry in entries.items()]
         elif isinstance(entries, list):
-            items = [(entry.get("second"), entry) for entry in entries if isinstance(entry, dict)]
+            items = [(entry.get("second") if isinstance(entry, dict) else f"#{i}", entry)
+                     for i, entry in enumerate(entries)]
         else:
-            logger.warning("'%s': entry of video '%s' is neither a dict nor a list; skipped", path, video_id)
+            note(malformed, path, f"video '{video_id}'", f"expected boxes keyed by second, got {entries!r:.80}")
             continue
         for second, entry in items:
-            box = entry.get("box") if isinstance(entry, dict) else None
-            step = entry.get("step", entry.get("step_name")) if isinstance(entry, dict) else None
+            where = f"video '{video_id}', second {second!r}"
+            if not isinstance(entry, dict):
+                note(malformed, path, where, f"expected an object with 'box' and 'step', got {entry!r:.80}")
+                continue
+            box = entry.get("box")
+            step = entry.get("step", entry.get("step_name"))
             try:
                 second = int(float(second))
+            except (TypeError, ValueError):
+                note(malformed, path, where, "the second is not a number")
+                continue
+            try:
+                if isinstance(box, (str, bytes, dict)):
+                    raise TypeError
                 box = [float(v) for v in box]
             except (TypeError, ValueError):
-                logger.warning("'%s': malformed box of video '%s' at second %r; skipped", path, video_id, second)
+                note(malformed, path, where, f"the box is not [x1, y1, x2, y2] numbers ({box!r:.80})")
                 continue
-            if len(box) != 4 or not step:
-                logger.warning("'%s': malformed box of video '%s' at second %r; skipped", path, video_id, second)
+            if len(box) != 4:
+                note(malformed, path, where, f"the box has {len(box)} numbers, not 4")
                 continue
-            rows.append((second, box, " ".join(str(step).replace("_", " ").split())))
+            if not isinstance(step, str) or not step.strip():
+                note(malformed, path, where, f"no action text ('step'), got {step!r:.80}")
+                continue
+            rows.append((second, box, " ".join(step.replace("_", " ").split())))
         rows.sort(key=lambda r: r[0])
         out[str(video_id)] = rows
     return out
 
 
-def read_sizes(path: str | os.PathLike) -> dict[str, tuple[float, float]]:
-    """Reads ``id2wh.json``: ``{youtube_id: (width, height)}``."""
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+def read_sizes(path: str | os.PathLike, malformed: Malformed | None = None) -> dict[str, tuple[float, float]]:
+    """Reads ``id2wh.json``: ``{youtube_id: (width, height)}``.
+
+    Args:
+        path: the file
+        malformed: collects the entries that cannot be read (None: logged)
+    """
+    data = read_json(path, "the GroundingYouTube video sizes")
+    if not isinstance(data, dict):
+        raise ValueError(f"'{path}' is not a GroundingYouTube size file: expected a JSON object keyed by video id")
     sizes = {}
     for video_id, wh in data.items():
         try:
+            if not isinstance(wh, (list, tuple)) or len(wh) != 2:
+                raise TypeError
             width, height = float(wh[0]), float(wh[1])
-        except (TypeError, ValueError, IndexError, KeyError):
-            logger.warning("'%s': malformed size %r of video '%s'; ignored", path, wh, video_id)
+        except (TypeError, ValueError):
+            note(malformed, path, f"video '{video_id}'", f"expected [width, height], got {wh!r:.80}")
             continue
         if width > 0 and height > 0:
             sizes[str(video_id)] = (width, height)
+        else:
+            note(malformed, path, f"video '{video_id}'", f"the size {wh!r:.80} is not positive")
     return sizes

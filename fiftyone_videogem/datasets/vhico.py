@@ -13,7 +13,6 @@ per-frame annotation JSON plausibly has (see :func:`read_annotations`).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -27,10 +26,14 @@ from fiftyone_videogem.datasets.common import (
     BuildOptions,
     FrameAnnotation,
     ImportReport,
+    Malformed,
     VideoAnnotations,
     build_dataset,
+    check_output_fields,
     enclosing_box,
     filter_video_ids,
+    note,
+    read_json,
     reuse_or_prepare,
 )
 
@@ -40,6 +43,8 @@ BENCHMARK = "vhico"
 DEFAULT_NAME = "videogem-vhico"
 PROMPT_PARSER = "verb_object"
 DEFAULT_PARTS_FIELD = "gt_parts"
+FRAME_FIELDS = ("annotation_frame",)
+"""Frame fields the importer writes besides ``gt_field``, ``parts_field`` and ``action``."""
 
 _WRAPPER_KEYS = ("annotations", "videos", "data", "test", "items")
 _VIDEO_KEYS = ("video", "video_id", "video_name", "vid", "youtube_id", "video_path")
@@ -158,7 +163,7 @@ def load_vhico(
         overwrite: whether to delete and re-import an existing dataset of
             that name (False: the existing dataset is returned as is)
         max_videos: import at most this many videos (None: all found)
-        video_ids: import only these videos (None: all)
+        video_ids: import only these videos (None: all; a string is one id)
         box_format: ``"xyxy"`` (``[x1, y1, x2, y2]``, the default) or
             ``"xywh"`` (``[x, y, width, height]``) for boxes given as lists;
             boxes given as dicts say their own format
@@ -174,8 +179,12 @@ def load_vhico(
             extracted, when it differs from the video's (None: the frame
             indices are the video's own frames); with it, index ``f`` is at
             ``(f - frame_index_base) / annotation_fps`` seconds
-        gt_field: the frame field for the enclosing boxes (``"gt"``)
-        parts_field: the frame field for the separate boxes (``"gt_parts"``)
+        gt_field: the frame field for the enclosing boxes (``"gt"``; a
+            ``frames.`` prefix is accepted)
+        parts_field: the frame field for the separate boxes
+            (``"gt_parts"``); both must differ from each other and from the
+            other frame fields the importer writes (``action``,
+            ``annotation_frame``)
         persistent: whether the dataset is kept after the process exits
             (True)
 
@@ -187,17 +196,18 @@ def load_vhico(
         raise ValueError(f"unknown box_format {box_format!r}; use 'xyxy' or 'xywh'")
     if box_coordinates not in ("auto", "pixels", "normalized"):
         raise ValueError(f"unknown box_coordinates {box_coordinates!r}; use 'auto', 'pixels' or 'normalized'")
+    gt_field, parts_field, _ = check_output_fields(gt_field, FRAME_FIELDS, parts_field=parts_field)
     name = name or DEFAULT_NAME
-    existing = reuse_or_prepare(name, overwrite)
+    existing = reuse_or_prepare(name, overwrite, BENCHMARK)
     if existing is not None:
         return existing
 
     path = os.fspath(annotations_path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"V-HICO annotations '{path}' not found; pass the test-set JSON file")
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    annotations, skipped = read_annotations(data, box_format=box_format)
+    data = read_json(path, "the V-HICO test-set annotations")
+    malformed = Malformed()
+    annotations, skipped = read_annotations(data, box_format=box_format, malformed=malformed, path=path)
 
     report = ImportReport(
         benchmark=BENCHMARK,
@@ -213,6 +223,7 @@ def load_vhico(
             "parts_field": parts_field,
             "max_videos": max_videos,
         },
+        malformed_entries=malformed.entries,
     )
     report.details.update(entries_unreadable=skipped, annotations_without_label=0, annotations_without_boxes=0)
     if skipped:
@@ -291,7 +302,9 @@ def _file_id(video_key: str) -> str:
     return stem if ext.lower() in (".mp4", ".mkv", ".webm", ".avi") else base
 
 
-def read_annotations(data: Any, box_format: str = "xyxy") -> tuple[dict[str, list[VhicoAnnotation]], int]:
+def read_annotations(
+    data: Any, box_format: str = "xyxy", malformed: Malformed | None = None, path: str = "annotations"
+) -> tuple[dict[str, list[VhicoAnnotation]], int]:
     """Reads V-HICO annotations from parsed JSON in any of the accepted shapes.
 
     Accepted layouts (optionally wrapped in an object under ``"annotations"``,
@@ -328,6 +341,9 @@ def read_annotations(data: Any, box_format: str = "xyxy") -> tuple[dict[str, lis
     Args:
         data: the parsed JSON
         box_format: ``"xyxy"`` or ``"xywh"`` for list boxes
+        malformed: collects the entries that cannot be read, naming the
+            video and the frame (None: they are logged)
+        path: the file the data came from, for those messages
 
     Returns:
         ``({video_id: [VhicoAnnotation, ...]}, number of entries skipped)``
@@ -336,21 +352,23 @@ def read_annotations(data: Any, box_format: str = "xyxy") -> tuple[dict[str, lis
     out: dict[str, list[VhicoAnnotation]] = {}
     skipped = 0
 
-    def add(video_id: Any, frame_key: Any, record: Any, defaults: dict) -> None:
+    def add(video_id: Any, frame_key: Any, record: Any, defaults: dict, where: str) -> None:
         nonlocal skipped
         ann = _parse_record(record, frame_key, defaults, box_format)
         if ann is None:
             skipped += 1
+            note(malformed, path, where, f"no frame (or time) or no human/object box in {record!r:.100}")
         else:
             out.setdefault(str(video_id), []).append(ann)
 
     if isinstance(data, list):
-        for record in data:
+        for number, record in enumerate(data):
             video_id = _first(record, _VIDEO_KEYS) if isinstance(record, dict) else None
-            if video_id is None:
+            if video_id is None or isinstance(video_id, (dict, list)):
                 skipped += 1
+                note(malformed, path, f"entry {number}", f"names no video ({'/'.join(_VIDEO_KEYS[:3])}, ...)")
                 continue
-            add(video_id, None, record, {})
+            add(video_id, None, record, {}, f"entry {number} (video '{video_id}')")
     elif isinstance(data, dict):
         for video_id, content in data.items():
             defaults: dict = {}
@@ -362,12 +380,14 @@ def read_annotations(data: Any, box_format: str = "xyxy") -> tuple[dict[str, lis
             if isinstance(content, dict):
                 for frame_key, records in content.items():
                     for record in records if isinstance(records, list) else [records]:
-                        add(video_id, frame_key, record, defaults)
+                        add(video_id, frame_key, record, defaults, f"video '{video_id}', frame {frame_key!r}")
             elif isinstance(content, list):
-                for record in content:
-                    add(video_id, None, record, defaults)
+                for number, record in enumerate(content):
+                    add(video_id, None, record, defaults, f"video '{video_id}', entry {number}")
             else:
                 skipped += 1
+                note(malformed, path, f"video '{video_id}'",
+                     f"expected frames or a list of entries, got {content!r:.80}")
     else:
         raise ValueError("V-HICO annotations must be a JSON object or list; see read_annotations for the shapes")
     for anns in out.values():

@@ -20,8 +20,6 @@ video file's size, and listed in the report's
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -34,10 +32,15 @@ from fiftyone_videogem.datasets.common import (
     BuildOptions,
     FrameAnnotation,
     ImportReport,
+    Malformed,
     VideoAnnotations,
     build_dataset,
+    check_output_fields,
     filter_video_ids,
     load_annotation_pickle,
+    note,
+    read_csv_rows,
+    read_json,
     reuse_or_prepare,
 )
 from fiftyone_videogem.video import VideoInfo
@@ -52,6 +55,8 @@ BOXES_FILE = "final_dataset_annotations.pkl"
 SEGMENTS_FILE = "final_dataset_segments.pkl"
 SENTENCES_CSV = "validation_youcook.csv"
 YOUCOOK2_JSON = "youcookii_annotations_trainval.json"
+FRAME_FIELDS = ("frame_index", "segment_start", "segment_end")
+"""Frame fields the importer writes besides ``gt_field`` and ``action``."""
 
 DEFAULT_BOX_SIZE = (640, 360)
 DEFAULT_INDEX_TIME_OFFSET = -1.0
@@ -120,7 +125,8 @@ def load_youcook2_interactions(
         overwrite: whether to delete and re-import an existing dataset of
             that name (False: the existing dataset is returned as is)
         max_videos: import at most this many videos (None: all found)
-        video_ids: import only these YouTube ids (None: all)
+        video_ids: import only these YouTube ids (None: all; a string is
+            one id)
         box_size: the ``(width, height)`` the boxes were drawn at
             (``(640, 360)``)
         box_size_overrides: per-video ``(width, height)`` that replaces the
@@ -132,7 +138,10 @@ def load_youcook2_interactions(
         segment_tolerance: how far in seconds a frame outside every segment
             may be from the nearest one to take its sentence (10.0; None: any
             distance)
-        gt_field: the frame field for the ground truth (``"gt"``)
+        gt_field: the frame field for the ground truth (``"gt"``; a
+            ``frames.`` prefix is accepted); it must differ from the other
+            fields the importer writes (``action``, ``frame_index``,
+            ``segment_start``, ``segment_end``)
         persistent: whether the dataset is kept after the process exits
             (True)
 
@@ -140,8 +149,9 @@ def load_youcook2_interactions(
         the dataset; ``dataset.info["import_report"]`` holds the import
         report as a dict
     """
+    gt_field, _, _ = check_output_fields(gt_field, FRAME_FIELDS)
     name = name or DEFAULT_NAME
-    existing = reuse_or_prepare(name, overwrite)
+    existing = reuse_or_prepare(name, overwrite, BENCHMARK)
     if existing is not None:
         return existing
 
@@ -160,10 +170,11 @@ def load_youcook2_interactions(
             f"'{YOUCOOK2_JSON}' (from the YouCook2 release) next to '{BOXES_FILE}'"
         )
 
-    boxes = read_boxes(boxes_path)
-    csv_segments = read_sentences_csv(csv_path) if os.path.isfile(csv_path) else {}
-    json_segments = read_youcook2_json(json_path) if os.path.isfile(json_path) else {}
-    box_segments = read_box_segments(segments_path) if os.path.isfile(segments_path) else {}
+    malformed = Malformed()
+    boxes = read_boxes(boxes_path, malformed)
+    csv_segments = read_sentences_csv(csv_path, malformed) if os.path.isfile(csv_path) else {}
+    json_segments = read_youcook2_json(json_path, malformed) if os.path.isfile(json_path) else {}
+    box_segments = read_box_segments(segments_path, malformed) if os.path.isfile(segments_path) else {}
     used = [p for p in (boxes_path, segments_path, csv_path, json_path) if os.path.isfile(p)]
 
     report = ImportReport(
@@ -180,6 +191,7 @@ def load_youcook2_interactions(
             "gt_field": gt_field,
             "max_videos": max_videos,
         },
+        malformed_entries=malformed.entries,
     )
     details = report.details
     details.update(
@@ -324,70 +336,114 @@ def choose_segment(
     return nearest, True
 
 
-def read_boxes(path: str | os.PathLike) -> dict[str, dict[int, list[float]]]:
-    """Reads ``final_dataset_annotations.pkl``: ``{youtube_id: {frame_index: [x1, y1, x2, y2]}}``."""
+def read_boxes(path: str | os.PathLike, malformed: Malformed | None = None) -> dict[str, dict[int, list[float]]]:
+    """Reads ``final_dataset_annotations.pkl``: ``{youtube_id: {frame_index: [x1, y1, x2, y2]}}``.
+
+    Args:
+        path: the pickle
+        malformed: collects the entries that cannot be read, naming the file,
+            the video and the frame index (None: they are logged)
+    """
     data = load_annotation_pickle(path)
     if not isinstance(data, dict):
         raise ValueError(f"'{path}' is not a YouCook2-Interactions box file: expected a dict keyed by video id")
     out: dict[str, dict[int, list[float]]] = {}
     for video_id, frames in data.items():
         rows: dict[int, list[float]] = {}
+        if frames is not None and not isinstance(frames, dict):
+            note(malformed, path, f"video '{video_id}'", f"expected boxes keyed by frame index, got {frames!r:.80}")
+            continue
         for index, box in (frames or {}).items():
+            where = f"video '{video_id}', frame index {index!r}"
             try:
+                if isinstance(box, (str, bytes, dict)):
+                    raise TypeError
                 values = [float(v) for v in box]
                 index = int(index)
             except (TypeError, ValueError):
-                logger.warning("'%s': malformed box %r of video '%s'; skipped", path, box, video_id)
+                note(malformed, path, where, f"the index or the box (x1, y1, x2, y2) is not numeric ({box!r:.80})")
                 continue
-            if len(values) == 4:
-                rows[index] = values
+            if len(values) != 4:
+                note(malformed, path, where, f"the box has {len(values)} numbers, not 4")
+                continue
+            rows[index] = values
         out[str(video_id)] = rows
     return out
 
 
-def read_box_segments(path: str | os.PathLike) -> dict[str, set[tuple[float, float]]]:
-    """Reads ``final_dataset_segments.pkl``: ``{youtube_id: {(start, end), ...}}``."""
+def read_box_segments(
+    path: str | os.PathLike, malformed: Malformed | None = None
+) -> dict[str, set[tuple[float, float]]]:
+    """Reads ``final_dataset_segments.pkl``: ``{youtube_id: {(start, end), ...}}``.
+
+    Args:
+        path: the pickle
+        malformed: collects the entries that cannot be read (None: logged)
+    """
     data = load_annotation_pickle(path)
+    if isinstance(data, (str, bytes, dict)) or not hasattr(data, "__iter__"):
+        raise ValueError(f"'{path}' is not a YouCook2-Interactions segment file: expected a set of (id, start, end)")
     out: dict[str, set[tuple[float, float]]] = {}
     for item in data:
         try:
             video_id, start, end = item
             out.setdefault(str(video_id), set()).add((float(start), float(end)))
         except (TypeError, ValueError):
-            logger.warning("'%s': malformed segment %r; skipped", path, item)
+            note(malformed, path, f"segment {item!r:.80}", "expected (youtube_id, start, end)")
     return out
 
 
-def read_sentences_csv(path: str | os.PathLike) -> dict[str, list[Segment]]:
-    """Reads ``validation_youcook.csv`` (``end,start,task,text,video_id``) into segments per video."""
+def read_sentences_csv(path: str | os.PathLike, malformed: Malformed | None = None) -> dict[str, list[Segment]]:
+    """Reads ``validation_youcook.csv`` (``end,start,task,text,video_id``) into segments per video.
+
+    Args:
+        path: the CSV file
+        malformed: collects the rows that cannot be read, naming the file and
+            the line (None: they are logged)
+    """
     out: dict[str, list[Segment]] = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            try:
-                segment = Segment(float(row["start"]), float(row["end"]), " ".join(row["text"].split()))
-                video_id = row["video_id"]
-            except (KeyError, TypeError, ValueError, AttributeError):
-                logger.warning("'%s': malformed row %r; skipped", path, row)
-                continue
-            segments = out.setdefault(video_id, [])
-            if segment not in segments:
-                segments.append(segment)
+    for line, row in read_csv_rows(path, "the YouCook2 narration sentences (end,start,task,text,video_id)"):
+        try:
+            segment = Segment(float(row["start"]), float(row["end"]), " ".join(row["text"].split()))
+            video_id = row["video_id"].strip()
+        except (KeyError, TypeError, ValueError, AttributeError):
+            note(malformed, path, f"line {line}",
+                 f"expected numeric start/end, a text and a video_id, got {row!r:.120}")
+            continue
+        if not video_id or not segment.sentence:
+            note(malformed, path, f"line {line}", "no video_id or no text")
+            continue
+        segments = out.setdefault(video_id, [])
+        if segment not in segments:
+            segments.append(segment)
     return out
 
 
-def read_youcook2_json(path: str | os.PathLike) -> dict[str, list[Segment]]:
-    """Reads the official ``youcookii_annotations_trainval.json`` into segments per video."""
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    database = data.get("database", data) if isinstance(data, dict) else {}
+def read_youcook2_json(path: str | os.PathLike, malformed: Malformed | None = None) -> dict[str, list[Segment]]:
+    """Reads the official ``youcookii_annotations_trainval.json`` into segments per video.
+
+    Args:
+        path: the JSON file
+        malformed: collects the annotations that cannot be read, naming the
+            file, the video and the annotation (None: they are logged)
+    """
+    data = read_json(path, "the official YouCook2 annotations")
+    database = data.get("database", data) if isinstance(data, dict) else None
+    if not isinstance(database, dict):
+        raise ValueError(f"'{path}' is not the YouCook2 annotation file: expected an object with a 'database' object")
     out: dict[str, list[Segment]] = {}
     for video_id, entry in database.items():
         segments = []
-        for ann in (entry or {}).get("annotations", []):
+        annotations = entry.get("annotations", []) if isinstance(entry, dict) else None
+        if not isinstance(annotations, list):
+            note(malformed, path, f"video '{video_id}'", "expected an object with an 'annotations' list")
+            continue
+        for number, ann in enumerate(annotations):
             try:
                 start, end = ann["segment"]
                 segments.append(Segment(float(start), float(end), " ".join(str(ann["sentence"]).split())))
             except (KeyError, TypeError, ValueError):
-                continue
+                note(malformed, path, f"video '{video_id}', annotation {number}",
+                     f"expected a 'segment' [start, end] and a 'sentence', got {ann!r:.80}")
         out[str(video_id)] = segments
     return out
