@@ -11,9 +11,10 @@ marks stretches that are neither clearly the action nor clearly not; ZEAL and th
 ignore them, so they are skipped (and counted). The test split has 213 videos with annotations,
 212 of them with at least one action instance.
 
-Times become inclusive 1-based frame numbers with each video's own frame rate (the frame on screen
-at that time, :func:`fiftyone_videogem.video.seconds_to_frame_number`); the instance's times in
-seconds are kept as the attributes ``start_time`` and ``end_time``.
+Times become inclusive 1-based frame numbers through each video's own frame timestamps (the frame
+on screen at that time, :meth:`fiftyone_videogem.video.FrameTimes.frame_number`, right for variable
+frame rates too); the instance's times in seconds are kept as the attributes ``start_time`` and
+``end_time``.
 """
 
 from __future__ import annotations
@@ -30,18 +31,25 @@ import fiftyone as fo
 from fiftyone_videogem.datasets.common import (
     ACTION_FIELD,
     ACTIONS_FIELD,
+    DEFAULT_GT_FIELD,
     PROMPT_PARSER_FIELD,
-    REPORT_INFO_KEY,
     VIDEO_ID_FIELD,
     ImportReport,
+    Malformed,
+    as_id_list,
+    check_output_fields,
     filter_video_ids,
+    finish_import,
     index_videos,
     most_common,
+    note,
     ordered_unique,
+    read_video_timing,
     reuse_or_prepare,
+    start_import,
     video_metadata,
 )
-from fiftyone_videogem.video import VideoError, VideoInfo, probe, seconds_to_frame_number
+from fiftyone_videogem.video import FrameTimes, VideoInfo
 
 logger = logging.getLogger(__name__)
 
@@ -105,13 +113,13 @@ class Annotations:
         instances: the action instances in file order (classes in name order)
         files: the files read
         ambiguous: the number of ``Ambiguous`` instances skipped
-        malformed: ``"file:line: text"`` of the lines that could not be read
+        malformed: the number of lines that could not be read
     """
 
     instances: list[Instance]
     files: list[str]
     ambiguous: int
-    malformed: list[str]
+    malformed: int
 
 
 def find_annotation_files(annotations_dir: str | os.PathLike, split: str = "test") -> dict[str, str]:
@@ -145,15 +153,22 @@ def find_annotation_files(annotations_dir: str | os.PathLike, split: str = "test
     )
 
 
-def read_annotations(annotations_dir: str | os.PathLike, split: str = "test") -> Annotations:
+def read_annotations(
+    annotations_dir: str | os.PathLike, split: str = "test", malformed: Malformed | None = None
+) -> Annotations:
     """Reads every ``<Class>_<split>.txt`` file (``Ambiguous`` is counted and skipped).
 
     Blank lines are ignored; lines that are not ``video_id start end`` with finite numbers and
-    ``start <= end`` are listed in ``malformed``.
+    ``start <= end`` are skipped and recorded in ``malformed`` (file, line, problem).
+
+    Args:
+        annotations_dir: the folder with the files, or a folder above it
+        split ("test"): ``"test"`` or ``"val"``
+        malformed (None): collects the skipped lines (None: they are logged)
     """
     files = find_annotation_files(annotations_dir, split)
     instances: list[Instance] = []
-    malformed: list[str] = []
+    skipped = 0
     ambiguous = 0
     for label in sorted(files):
         path = files[label]
@@ -164,12 +179,14 @@ def read_annotations(annotations_dir: str | os.PathLike, split: str = "test") ->
                     continue
                 instance = _parse_line(fields, label)
                 if instance is None:
-                    malformed.append(f"{os.path.basename(path)}:{number}: {line.strip()[:80]}")
+                    skipped += 1
+                    note(malformed, path, f"line {number} {line.strip()[:80]!r}",
+                         "expected 'video_id start end' with start <= end, in seconds")
                 elif label == AMBIGUOUS:
                     ambiguous += 1
                 else:
                     instances.append(instance)
-    return Annotations(instances, [files[label] for label in sorted(files)], ambiguous, malformed)
+    return Annotations(instances, [files[label] for label in sorted(files)], ambiguous, skipped)
 
 
 def _parse_line(fields: list[str], label: str) -> Instance | None:
@@ -184,7 +201,7 @@ def _parse_line(fields: list[str], label: str) -> Instance | None:
     return Instance(os.path.splitext(fields[0])[0], label, start, end)
 
 
-def temporal_support(start: float, end: float, info: VideoInfo) -> tuple[int, int, bool] | None:
+def temporal_support(start: float, end: float, info: VideoInfo, times: FrameTimes) -> tuple[int, int, bool] | None:
     """Inclusive 1-based ``(first, last, clipped)`` frame numbers of ``[start, end]`` seconds in a video.
 
     ``first`` and ``last`` are the frames on screen at ``start`` and ``end`` (a negative start is
@@ -193,10 +210,10 @@ def temporal_support(start: float, end: float, info: VideoInfo) -> tuple[int, in
     """
     if end < 0 or start >= info.duration - _TIME_EPS:
         return None
-    first = min(seconds_to_frame_number(max(start, 0.0), info.frame_rate), info.num_frames)
-    last = seconds_to_frame_number(end, info.frame_rate)
-    clipped = last > info.num_frames
-    return first, max(first, min(last, info.num_frames)), clipped
+    clipped = end > info.duration + _TIME_EPS
+    first = times.frame_number(max(start, 0.0))
+    last = times.frame_number(min(end, info.duration - _TIME_EPS))
+    return first, max(first, last), clipped
 
 
 def load_thumos14(
@@ -208,14 +225,14 @@ def load_thumos14(
     classes: Iterable[str] | None = None,
     video_ids: Iterable[str] | None = None,
     max_videos: int | None = None,
-    gt_field: str = DEFAULT_TEMPORAL_FIELD,
+    temporal_field: str = DEFAULT_TEMPORAL_FIELD,
     persistent: bool = True,
 ) -> fo.Dataset:
     """Builds a FiftyOne video dataset from the THUMOS14 temporal annotations.
 
     Each annotated video becomes a sample tagged ``"thumos14"`` with
 
-    * sample field ``gt_field``: ``TemporalDetections``, one per action instance, labelled with
+    * sample field ``temporal_field``: ``TemporalDetections``, one per action instance, labelled with
       the class, ``support`` in inclusive 1-based frame numbers and the attributes
       ``start_time`` / ``end_time`` (seconds, as annotated) and ``clipped`` (the end was past the
       video's last frame)
@@ -223,7 +240,7 @@ def load_thumos14(
       the video-level labels), ``action`` (the class with the most instances) and
       ``prompt_parser="camel_case"``
 
-    ``dataset.classes[gt_field]`` lists the classes read. Videos named in the annotations but absent
+    ``dataset.classes[temporal_field]`` lists the classes read. Videos named in the annotations but absent
     from ``videos_dir`` are listed in the import report (``missing_videos``), as are unreadable
     videos, malformed lines and instances past a video's end; none of them stops the import.
 
@@ -238,8 +255,8 @@ def load_thumos14(
         classes (None): keep only these classes (None: all)
         video_ids (None): import only these videos (None: all annotated)
         max_videos (None): import at most this many videos
-        gt_field ("gt_instances"): the sample field of the ground truth (the field DALY's action
-            instances use)
+        temporal_field ("gt_instances"): the sample field of the ground truth (the field DALY's
+            action instances use)
         persistent (True): whether the dataset is kept after the process exits
 
     Returns:
@@ -247,39 +264,38 @@ def load_thumos14(
     """
     if split not in SPLITS:
         raise ValueError(f"unknown THUMOS14 split {split!r}; use one of {SPLITS}")
+    if temporal_field is None:
+        raise ValueError("temporal_field names the sample field of the ground truth; it cannot be None")
+    _, _, temporal_field = check_output_fields(DEFAULT_GT_FIELD, temporal_field=temporal_field)
+    keep = set(as_id_list(classes, "classes")) if classes is not None else None
     name = name or (DEFAULT_NAME if split == "test" else f"{DEFAULT_NAME}-{split}")
-    existing = reuse_or_prepare(name, overwrite)
+    existing = reuse_or_prepare(name, overwrite, BENCHMARK)
     if existing is not None:
         return existing
-    annotations = read_annotations(annotations_dir, split)
+    malformed = Malformed()
+    annotations = read_annotations(annotations_dir, split, malformed)
 
-    keep = {str(c) for c in classes} if classes is not None else None
     report = ImportReport(
         benchmark=BENCHMARK,
         dataset_name=name,
         annotations=annotations.files,
         videos_dir=os.path.abspath(os.fspath(videos_dir)),
-        settings={"split": split, "classes": sorted(keep) if keep is not None else None, "gt_field": gt_field,
-                  "max_videos": max_videos},
+        settings={"split": split, "classes": sorted(keep) if keep is not None else None,
+                  "temporal_field": temporal_field, "max_videos": max_videos},
+        malformed_entries=malformed.entries,
     )
     instances = [i for i in annotations.instances if keep is None or i.label in keep]
     labels = sorted({i.label for i in instances})
     unknown = sorted(keep - {i.label for i in annotations.instances}) if keep is not None else []
     if unknown:
         report.notes.append(f"{len(unknown)} requested classes have no annotation file or instance: {unknown}")
-    report.annotations_unusable = len(annotations.malformed)
-    if annotations.malformed:
-        report.notes.append(
-            f"{len(annotations.malformed)} lines are not 'video_id start end' and were skipped: "
-            f"{annotations.malformed[:5]}"
-        )
+    report.annotations_unusable = annotations.malformed
     report.details.update(
         classes=labels,
         instances_read=len(instances),
         instances_imported=0,
         instances_clipped=0,
         ambiguous_skipped=annotations.ambiguous,
-        malformed_lines=annotations.malformed[:100],
     )
 
     by_video: dict[str, list[Instance]] = {}
@@ -297,34 +313,30 @@ def load_thumos14(
         if path is None:
             report.missing_videos.append(video_id)
             continue
-        try:
-            info = probe(path)
-        except VideoError as error:
-            report.unreadable_videos[video_id] = str(error)
-            logger.warning("skipping video '%s': %s", video_id, error)
+        timing = read_video_timing(video_id, path, report)
+        if timing is None:
             continue
-        if info.frame_rate <= 0 or info.num_frames < 1:
-            report.unreadable_videos[video_id] = f"video '{path}' has no frame rate or no frames"
+        info, times = timing
+        if times.num_frames < 1:
+            report.unreadable_videos[video_id] = f"video '{path}' has no frames"
             continue
-        sample = _make_sample(video_id, by_video[video_id], path, info, gt_field, report)
+        sample = _make_sample(video_id, by_video[video_id], path, info, times, temporal_field, report)
         if sample is not None:
             samples.append(sample)
 
-    dataset = fo.Dataset(name, persistent=persistent)
+    dataset = start_import(name, BENCHMARK, persistent=persistent)
     if samples:
         dataset.add_samples(samples, progress=False)
     else:
-        dataset.media_type = "video"
         report.notes.append(
             f"no video was imported; download the videos into '{report.videos_dir}' and import again "
             "(an empty dataset is re-imported automatically)"
         )
     report.videos_imported = len(samples)
-    dataset.classes = {gt_field: labels}
-    dataset.info[REPORT_INFO_KEY] = report.to_dict()
-    dataset.info["benchmark"] = BENCHMARK
-    dataset.save()
-    level = logging.WARNING if (report.missing_videos or report.unreadable_videos) else logging.INFO
+    dataset.classes = {temporal_field: labels}
+    finish_import(dataset, report)
+    bad = report.missing_videos or report.unreadable_videos or report.damaged_videos or report.malformed_entries
+    level = logging.WARNING if bad else logging.INFO
     logger.log(
         level, "%s; %d of %d action instances imported", report.summary(), report.details["instances_imported"],
         report.details["instances_read"],
@@ -333,12 +345,18 @@ def load_thumos14(
 
 
 def _make_sample(
-    video_id: str, instances: list[Instance], path: str, info: VideoInfo, gt_field: str, report: ImportReport
+    video_id: str,
+    instances: list[Instance],
+    path: str,
+    info: VideoInfo,
+    times: FrameTimes,
+    temporal_field: str,
+    report: ImportReport,
 ) -> fo.Sample | None:
     detections = []
     past_end: list[float] = []
     for instance in sorted(instances, key=lambda i: (i.start, i.end, i.label)):
-        support = temporal_support(instance.start, instance.end, info)
+        support = temporal_support(instance.start, instance.end, info, times)
         if support is None:
             if instance.end < 0:
                 report.annotations_before_start += 1
@@ -370,5 +388,5 @@ def _make_sample(
     sample[ACTIONS_FIELD] = ordered_unique(labels)
     sample[ACTION_FIELD] = most_common(labels)
     sample[PROMPT_PARSER_FIELD] = PROMPT_PARSER
-    sample[gt_field] = fo.TemporalDetections(detections=detections)
+    sample[temporal_field] = fo.TemporalDetections(detections=detections)
     return sample
