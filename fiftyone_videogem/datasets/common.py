@@ -781,7 +781,23 @@ def build_dataset(
         if sample is not None:
             samples.append(sample)
 
-    dataset = start_import(options.name, options.benchmark, persistent=options.persistent)
+    dataset = write_samples(options.name, options.benchmark, samples, report, persistent=options.persistent)
+    dataset.add_dynamic_frame_fields()
+    finish_import(dataset, report)
+    bad = report.missing_videos or report.unreadable_videos or report.damaged_videos or report.malformed_entries
+    logger.log(logging.WARNING if bad else logging.INFO, "%s", report.summary())
+    return dataset
+
+
+def write_samples(
+    name: str, benchmark: str, samples: Sequence[fo.Sample], report: ImportReport, persistent: bool = True
+) -> fo.Dataset:
+    """Creates the import's dataset (:func:`start_import`) and adds the samples.
+
+    The report notes when no video was imported and when some videos have a variable frame rate.
+    Call :func:`finish_import` once everything else is written.
+    """
+    dataset = start_import(name, benchmark, persistent=persistent)
     if samples:
         dataset.add_samples(samples, progress=False)
     else:
@@ -789,7 +805,6 @@ def build_dataset(
             f"no video was imported; download the videos into '{report.videos_dir}' and import again "
             "(an empty dataset is re-imported automatically)"
         )
-    dataset.add_dynamic_frame_fields()
     report.videos_imported = len(samples)
     if report.variable_frame_rate_videos:
         report.notes.append(
@@ -797,9 +812,6 @@ def build_dataset(
             "placed on the frames shown at their times, but the App steps through them at the average rate. "
             "Re-encode them at a constant rate (e.g. `ffmpeg -i in -fps_mode cfr out.mp4`) to browse them exactly"
         )
-    finish_import(dataset, report)
-    bad = report.missing_videos or report.unreadable_videos or report.damaged_videos or report.malformed_entries
-    logger.log(logging.WARNING if bad else logging.INFO, "%s", report.summary())
     return dataset
 
 

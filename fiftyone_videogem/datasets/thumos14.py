@@ -46,8 +46,8 @@ from fiftyone_videogem.datasets.common import (
     ordered_unique,
     read_video_timing,
     reuse_or_prepare,
-    start_import,
     video_metadata,
+    write_samples,
 )
 from fiftyone_videogem.video import FrameTimes, VideoInfo
 
@@ -324,15 +324,7 @@ def load_thumos14(
         if sample is not None:
             samples.append(sample)
 
-    dataset = start_import(name, BENCHMARK, persistent=persistent)
-    if samples:
-        dataset.add_samples(samples, progress=False)
-    else:
-        report.notes.append(
-            f"no video was imported; download the videos into '{report.videos_dir}' and import again "
-            "(an empty dataset is re-imported automatically)"
-        )
-    report.videos_imported = len(samples)
+    dataset = write_samples(name, BENCHMARK, samples, report, persistent=persistent)
     dataset.classes = {temporal_field: labels}
     finish_import(dataset, report)
     bad = report.missing_videos or report.unreadable_videos or report.damaged_videos or report.malformed_entries
