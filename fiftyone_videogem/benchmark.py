@@ -31,6 +31,9 @@ class Benchmark:
         prompt_parser: how its action labels are split into verb and object
         stride_seconds: spacing of ViCLIP context frames in seconds (None: use ``stride_frames``)
         stride_frames: spacing in frames
+        context_edge: what ViCLIP gets for a frame whose context window reaches past the video's
+            ends (METHOD.md section 7): ``"repeat_keyframe"`` on V-HICO, ``"skip"`` on DALY
+            ("clamp")
     """
 
     name: str
@@ -39,6 +42,7 @@ class Benchmark:
     prompt_parser: str
     stride_seconds: float | None = None
     stride_frames: int | None = None
+    context_edge: str = "clamp"
 
 
 BENCHMARKS = {
@@ -46,8 +50,8 @@ BENCHMARKS = {
     for b in (
         Benchmark("groundingyoutube", "gYT", "load_groundingyoutube", "verb_object", stride_seconds=0.25),
         Benchmark("youcook2_interactions", "YC", "load_youcook2_interactions", "sentence", stride_seconds=0.25),
-        Benchmark("daly", "DALY", "load_daly", "camel_case", stride_frames=32),
-        Benchmark("vhico", "VH", "load_vhico", "verb_object", stride_frames=4),
+        Benchmark("daly", "DALY", "load_daly", "camel_case", stride_frames=32, context_edge="skip"),
+        Benchmark("vhico", "VH", "load_vhico", "verb_object", stride_frames=4, context_edge="repeat_keyframe"),
     )
 }
 
@@ -157,7 +161,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
     engine_options = dict(weighting=args.weighting, decomposition=decomposition, merge=args.merge,
                           single_prompt=args.single_prompt, prompt_parser=bench.prompt_parser,
                           batch_size=args.batch_size, precision=args.precision or "fp32", exact=args.exact)
-    model_options = dict(context_stride=bench.stride_seconds or 0.25, context_stride_frames=bench.stride_frames)
+    model_options = dict(context_stride=bench.stride_seconds or 0.25, context_stride_frames=bench.stride_frames,
+                         context_edge=bench.context_edge)
     if args.image_mode:
         model_options["image_mode"] = True
     label_field = args.label_field or run_key_for(args.backbone, dict(engine_options, **model_options,

@@ -13,6 +13,8 @@ import argparse
 import logging
 import sys
 
+from .engine.options import MERGE_MODES, PARSERS, PRECISIONS, WEIGHTING_MODES
+
 logger = logging.getLogger(__name__)
 
 
@@ -24,19 +26,23 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
                         help="random weights of the backbone's architecture (offline smoke runs; meaningless output)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     parser.add_argument("--weighting", default="static+dynamic",
-                        choices=["none", "static", "dynamic", "static+dynamic"],
+                        choices=WEIGHTING_MODES,
                         help="layer weighting of the self-self attention (default: static+dynamic)")
     parser.add_argument("--no-decomposition", action="store_true", help="ground the action prompt only")
     parser.add_argument("--merge", default="point_average",
-                        choices=["point_average", "heatmap_average", "heatmap_product"],
+                        choices=MERGE_MODES,
                         help="how the verb, object and action results combine (default: point_average)")
     parser.add_argument("--parser", default="auto", dest="prompt_parser",
-                        choices=["auto", "verb_object", "camel_case", "sentence", "none"],
+                        choices=PARSERS,
                         help="how an action is split into verb and object (default: auto)")
     parser.add_argument("--batch-size", type=int, default=16, help="frames per forward pass (default: 16)")
-    parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "bf16"])
-    parser.add_argument("--fast", action="store_true",
-                        help="fused attention in the original pathway (a few %% faster; not bit-identical)")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                        help="precision of the vision pass on every device (default: fp32, the paper's; "
+                             "fp16/bf16 autocast is faster on a GPU, see docs/method.md for its drift)")
+    parser.add_argument("--exact", action="store_true",
+                        help="original pathway bit-identical to the model's own forward, for verification "
+                             "(default: fused attention, equal within float rounding and faster)")
+    parser.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)  # the default; kept for old commands
 
 
 def build_engine(args: argparse.Namespace):
@@ -45,7 +51,7 @@ def build_engine(args: argparse.Namespace):
 
     options = dict(weighting=args.weighting, decomposition=not args.no_decomposition, merge=args.merge,
                    prompt_parser=args.prompt_parser, batch_size=args.batch_size, precision=args.precision,
-                   exact=not args.fast)
+                   exact=args.exact)
     if args.random_weights:
         logger.warning("using random weights: the output shows the pipeline works, not where actions are")
         return VideoGEM.from_config(args.backbone, device=args.device, **options)

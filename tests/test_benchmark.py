@@ -6,7 +6,7 @@ import uuid
 import fiftyone as fo
 import pytest
 
-from fiftyone_videogem.benchmark import PAPER, describe_setting, format_table, paper_rows, run_key_for
+from fiftyone_videogem.benchmark import BENCHMARKS, PAPER, describe_setting, format_table, paper_rows, run_key_for
 from fiftyone_videogem.cli import main
 
 from .shared_data import SHARED_DATASETS
@@ -43,6 +43,12 @@ def test_format_table_puts_ours_in_the_right_column():
     assert "47.46" in lines[3] and "65.37" in lines[3]
 
 
+def test_each_benchmark_has_its_context_window_rule():
+    """METHOD.md section 7: V-HICO repeats the keyframe, DALY skips the sample, the others clamp."""
+    assert {name: b.context_edge for name, b in BENCHMARKS.items()} == {
+        "groundingyoutube": "clamp", "youcook2_interactions": "clamp", "daly": "skip", "vhico": "repeat_keyframe"}
+
+
 def test_run_key_depends_on_options():
     a = run_key_for("clip-vit-b-16", {"weighting": "none"})
     assert a == run_key_for("clip-vit-b-16", {"weighting": "none"})
@@ -73,6 +79,7 @@ def test_benchmark_command_end_to_end_and_resume(videos, tmp_path, capsys):
         assert 0 <= result["accuracy"] <= 1
         assert result["grounding"]["frames_grounded"] == gt_frames
         assert result["options"]["prompt_parser"] == "verb_object"
+        assert result["options"]["context_edge"] == "clamp"
         assert result["import_report"]["videos_imported"] == 2
         assert dataset.count(f"frames.{result['label_field']}") == gt_frames
         # a second run reuses the dataset and the labels: nothing is grounded again, same accuracy

@@ -721,3 +721,84 @@ def test_image_mode_feeds_the_keyframe_t_times(tmp_path):
                                                                               unwind=True)).all()
     finally:
         dataset.delete()
+
+
+# ------------------------------------------------------------------ importers' hints
+HINTED = "put the pan on the stove"
+
+
+def object_prompt(kps):
+    return next(k.prompt for k in kps.keypoints if k.component == "object")
+
+
+def test_prompt_parser_hint_of_an_imported_dataset_is_honoured(dataset, tmp_path):
+    """Importers store the benchmark's parser in the sample field ``prompt_parser``; unless the
+    parser is passed explicitly, every path parses the prompts of such a dataset with it."""
+    assert parse_prompt(HINTED, "auto").objects == ("pan", "stove")  # what the default would give
+    hinted = "A photo of a person using the pan on the stove."
+    path = make_video(tmp_path / "v.mp4", num_frames=10, size=SIZE)
+    sample = add_video(dataset, path, [3], action=HINTED, frame_actions={3: HINTED}, prompt_parser="verb_object")
+    bad = add_video(dataset, make_video(tmp_path / "b.mp4", num_frames=10, size=SIZE), [2], prompt_parser="bogus")
+    engine = recording_engine()
+    model = load_model(engine, prompt_field="action", gt_field="frames.gt")
+
+    summary = run_videogem(dataset, model, "run", progress=False)
+    assert object_prompt(dataset[sample.id].frames[3]["run"]) == hinted
+    assert "'prompt_parser' holds 'bogus', which is not a prompt parser" in dataset[bad.id]["run_error"]
+    assert summary.samples_failed == 1
+
+    view = dataset.select(sample.id)
+    view.apply_model(model, label_field="kw", prompt_field="action", gt_field="frames.gt", skip_failures=False,
+                     progress=False)
+    view.apply_model(model, label_field="zoo", skip_failures=False, progress=False)  # no keywords
+    for field in ("kw_points", "zoo_points"):
+        assert object_prompt(dataset[sample.id].frames[3][field]) == hinted
+
+    # on a frames view the hint comes from the source videos
+    frames = view.to_frames(sample_frames=True, sparse=True, output_dir=str(tmp_path / "frames"))
+    run_videogem(frames, model, "framed", prompt_field="step", gt_field="gt", progress=False)
+    assert object_prompt(dataset[sample.id].frames[3]["framed"]) == hinted
+
+    # an explicit parser wins over the hint
+    explicit = load_model("test-vit-tiny", random_weights=True, prompt_parser="auto")
+    run_videogem(view, explicit, "explicit", prompt_field="action", gt_field="frames.gt", progress=False)
+    assert object_prompt(dataset[sample.id].frames[3]["explicit"]) in (
+        "A photo of a person using pan.", "A photo of a person using stove.")
+
+
+def test_context_edge_rules_for_windows_past_the_video_ends(dataset, tmp_path):
+    path = make_video(tmp_path / "v.mp4", num_frames=40, size=SIZE, fps=10)
+    sample = add_video(dataset, path, [2, 20, 39])
+    engine = recording_engine("test-viclip-tiny")
+    clamped = [context_frame_numbers(t, 8, 4, 3, 1, 40) for t in (2, 20, 39)]
+    assert clamped[0][0] == 1 and clamped[2][-1] == 40  # both ends reach past the video
+    fields = dict(prompt_field="action", gt_field="frames.gt", context_stride_frames=3, progress=False)
+
+    run_videogem(dataset, load_model(engine), "clamp", **fields)
+    assert [w for call in engine.calls for w in call] == clamped
+
+    engine.calls.clear()
+    run_videogem(dataset, load_model(engine, context_edge="repeat_keyframe"), "repeat", **fields)
+    assert [w for call in engine.calls for w in call] == [[2] * 8, clamped[1], [39] * 8]
+
+    engine.calls.clear()
+    summary = run_videogem(dataset, load_model(engine, context_edge="skip"), "skip", **fields)
+    assert [w for call in engine.calls for w in call] == [clamped[1]]
+    assert labelled_frames(dataset, "skip") == [[20]] and summary.frames_failed == 2
+    assert "frame(s) 2, 39 were skipped: their context window reaches past the ends" in dataset[sample.id]["skip_error"]
+
+    # apply_model: the skipped frames are logged, the others returned
+    engine.calls.clear()
+    dataset.apply_model(load_model(engine, context_edge="skip", context_stride_frames=3), label_field="applied",
+                        prompt_field="action", gt_field="frames.gt", skip_failures=False, progress=False)
+    assert labelled_frames(dataset, "applied_points") == [[20]]
+
+    # a dataset's own rule (sample field context_edge), unless one is passed
+    sample["context_edge"] = "repeat_keyframe"
+    sample.save()
+    engine.calls.clear()
+    run_videogem(dataset, load_model(engine), "hint", **fields)
+    assert [w for call in engine.calls for w in call] == [[2] * 8, clamped[1], [39] * 8]
+    engine.calls.clear()
+    run_videogem(dataset, load_model(engine, context_edge="clamp"), "explicit", **fields)
+    assert [w for call in engine.calls for w in call] == clamped

@@ -42,17 +42,19 @@ def dataset(tmp_path):
     ds.delete()
 
 
-def resolve_form(ds, view=None, **params):
+def resolve_form(ds, **params):
     op = foo.get_operator(OPERATOR)
-    request = dict(dataset_name=ds.name, params=params)
-    if view is not None:
-        request["view"] = view._serialize()
-    ctx = ExecutionContext(request_params=request)
+    ctx = ExecutionContext(request_params=dict(dataset_name=ds.name, params=params))
     return op.resolve_input(ctx).type.properties
 
 
+def triggered(result):
+    """The operators the execution triggered, in order: ``[(uri, params)]``."""
+    return [(r["operator_uri"], r["params"]) for r in result.executor.to_json()["requests"]]
+
+
 def uris(result):
-    return [r.operator_uri for r in result.executor._requests]
+    return [uri for uri, _ in triggered(result)]
 
 
 def test_plugin_registers_the_operator():
@@ -102,9 +104,9 @@ def test_immediate_execution_reports_progress_and_reloads(dataset):
     requests = uris(result)
     assert requests.count("set_progress") >= 2
     assert requests[-2:] == ["reload_dataset", "notify"]
-    progress = [r.params for r in result.executor._requests if r.operator_uri == "set_progress"]
+    progress = [params for uri, params in triggered(result) if uri == "set_progress"]
     assert progress[-1]["progress"] == 1.0 and progress[-1]["label"].startswith("3/3 samples")
-    notify = result.executor._requests[-1].params
+    notify = triggered(result)[-1][1]
     assert notify["variant"] == "warning" and "vg_error" in notify["message"]  # video c has no ground truth
 
     labels = dataset.values("frames.vg.keypoints.label")
