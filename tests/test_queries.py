@@ -133,7 +133,6 @@ def test_query_prompt_names_the_action():
 
 
 def test_generate_with_a_tiny_random_model_falls_back_to_templates(caplog):
-    pytest.importorskip("transformers")
     from fiftyone_videogem.temporal.tiny_models import tiny_causal_lm
 
     model, tokenizer = tiny_causal_lm(seed=0)

@@ -4,9 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("transformers")
-
-from fiftyone_videogem.temporal.scorer import (  # noqa: E402  (after the optional dependency check)
+from fiftyone_videogem.temporal.scorer import (
     FAMILIES,
     NO_VARIANTS,
     SCORERS,
@@ -16,7 +14,7 @@ from fiftyone_videogem.temporal.scorer import (  # noqa: E402  (after the option
     answer_token_ids,
     get_scorer_spec,
 )
-from fiftyone_videogem.temporal.tiny_models import tiny_tokenizer  # noqa: E402
+from fiftyone_videogem.temporal.tiny_models import tiny_tokenizer
 
 QUESTIONS = ["Is the person starting to swing the club?", "Has the swing just ended?"]
 CONTEXT = "golf swing"
