@@ -887,6 +887,17 @@ def sample_labels(state: SampleState, settings: GroundingSettings, label_field: 
     return labels
 
 
+def finished_labels(state: SampleState, settings: GroundingSettings) -> dict[str, Any]:
+    """The labels :func:`run_videogem` writes for a grounded sample; a heatmap file that cannot be
+    written fails the sample instead (its results are dropped and the reason recorded)."""
+    try:
+        return sample_labels(state, settings, settings.label_field, file_prefix=settings.label_field)
+    except OSError as e:
+        state.results.clear()
+        state.fail(str(e))
+        return {}
+
+
 # --------------------------------------------------------------------------------- writing
 class _Writer:
     """Writes labels with one ``set_values`` per field for several samples at a time.
@@ -987,13 +998,12 @@ class _Run:
             yield state
 
     def _finish(self, state: SampleState) -> None:
+        self.record(state, finished_labels(state, self.settings))
+
+    def record(self, state: SampleState, labels: dict[str, Any]) -> None:
+        """Write a finished sample's labels and error, count it, and raise on a failure unless
+        failures are skipped (the Ray executor records here what its workers grounded)."""
         plan, s = state.plan, self.settings
-        try:
-            labels = sample_labels(state, s, s.label_field, file_prefix=s.label_field)
-        except OSError as e:
-            labels = {}
-            state.results.clear()
-            state.fail(str(e))
         error = state.error
         self.writer.write(plan.sample_id, labels, error)
         self.summary.add(state)
@@ -1135,6 +1145,7 @@ def run_videogem(
     skip_failures: bool = True,
     progress: bool | Callable[[GroundingProgress], None] | None = None,
     decoder: Callable[[str], FrameDecoder] = FrameDecoder,
+    executor: str = "local",
     **options: Any,
 ) -> GroundingSummary:
     """Ground the actions of a video or image collection and write the labels.
@@ -1156,6 +1167,9 @@ def run_videogem(
             or a callable that gets each :class:`GroundingProgress`
         decoder (FrameDecoder): opens a video for decoding; anything with
             :class:`~fiftyone_videogem.video.FrameDecoder`'s interface
+        executor ("local"): ``"local"`` grounds in this process; ``"ray"`` on a Ray cluster, with the
+            same labels, resume and run record (:func:`fiftyone_videogem.distributed.iter_videogem`:
+            ``address``, ``num_workers``, ``num_gpus_per_worker``, ... go in ``**options``)
         **options: other config fields for this run (``heatmaps``, ``heatmap_storage``, ``map_dir``,
             ``context_edge``, ``run_key``, ...), or load and engine options when ``model`` is a name
 
@@ -1171,7 +1185,13 @@ def run_videogem(
         options.setdefault("prompt_field", None)
     elif prompt_field is not None:
         options["prompt"] = None
-    events = iter_videogem(samples, model, label_field, skip_failures=skip_failures, decoder=decoder, **options)
+    if executor == "ray":
+        from .distributed import iter_videogem as iterate
+    elif executor == "local":
+        iterate = iter_videogem
+    else:
+        raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
+    events = iterate(samples, model, label_field, skip_failures=skip_failures, decoder=decoder, **options)
     summary = None
     if callable(progress):
         for event in events:
