@@ -1,0 +1,323 @@
+"""Grounding on Ray: the same labels as the single-process run, retries, resume, placement, the guard.
+
+The Ray tests start a real local Ray instance (two CPUs, no dashboard) whose actors build a real
+VideoGEM (the tiny random-weight test backbone with a fixed seed) and write to the test database,
+which is FiftyOne's own ``mongod`` on this machine: the actors reach it through the URI the driver
+passes them. Each run starts fresh actors (each imports torch and FiftyOne), so the file keeps the
+number of runs small: the equality test is also the fault test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+import fiftyone as fo  # noqa: E402
+
+from fiftyone_videogem import distributed as fvd  # noqa: E402
+from fiftyone_videogem.engine.grounding import VideoGEM  # noqa: E402
+from fiftyone_videogem.runner import GroundingError, run_videogem  # noqa: E402
+from tests.videos import make_video  # noqa: E402
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'fiftyone-videogem[ray]'")
+
+# the engine factories below travel to the workers by value: pytest may import this file under a
+# package name (the repository root is a plugin with its own __init__.py) that workers cannot import
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+LABEL = "vgem"
+SIZE = (64, 48)
+# one frame per engine call and one thread everywhere (Ray gives a one-CPU actor one thread): the
+# same arithmetic in every process, so Ray and the local run give bitwise the same labels
+ENGINE = dict(random_weights=True, seed=0, device="cpu", batch_size=1)
+FIELDS = dict(prompt_field="action", gt_field="frames.gt")
+
+
+# ----------------------------------------------------------------------------- pure functions
+def test_work_units_cover_every_target_once_and_balance():
+    targets = list(range(1, 101, 3))  # every 3rd frame: 34 targets
+    done = set(targets[:10])
+    pending = [t for t in targets if t not in done]
+    units = fvd.plan_work_units([("long", targets, pending), ("short", [5, 9], [9]), ("image", None, [])], 8)
+
+    long_units = sorted((u for u in units if u.sample_id == "long"), key=lambda u: u.part)
+    assert [u.parts for u in long_units] == [3] * 3 and [u.part for u in long_units] == [0, 1, 2]
+    covered = [t for u in long_units for t in targets if u.frames[0] <= t <= u.frames[1]]
+    assert covered == targets  # labelled frames too, each in exactly one range
+    assert all(u.frames[0] in targets for u in long_units)  # ranges start on a target: the step's phase holds
+    assert [u.cost for u in long_units] == [8, 8, 8] and sum(u.cost for u in long_units) == len(pending)
+    pending_per_unit = [sum(u.frames[0] <= t <= u.frames[1] for t in pending) for u in long_units]
+    assert pending_per_unit == [u.cost for u in long_units]
+
+    short = [u for u in units if u.sample_id == "short"]
+    image = [u for u in units if u.sample_id == "image"]
+    assert [(u.frames, u.cost, u.parts) for u in short] == [(None, 1, 1)]
+    assert [(u.frames, u.cost, u.parts) for u in image] == [(None, 1, 1)]
+    assert [u.index for u in units] == list(range(len(units)))
+    assert [u.cost for u in units] == sorted((u.cost for u in units), reverse=True)
+
+
+def test_split_frames_and_unit_size():
+    assert fvd.split_frames(range(1, 11), 4) == [[1, 2, 3, 4], [5, 6, 7], [8, 9, 10]]
+    assert fvd.split_frames([3], 4) == [[3]]
+    assert fvd.split_frames([], 4) == [[]]
+    assert fvd.unit_size(1000, 2) == 125 and fvd.unit_size(10, 8) == fvd.MIN_UNIT_FRAMES
+    with pytest.raises(ValueError, match="num_workers"):
+        fvd.unit_size(10, 0)
+
+
+def test_database_guard():
+    assert fvd.database_hosts("mongodb://u:p@db1:27017,db2/fiftyone?authSource=admin") == ["db1", "db2"]
+    assert fvd.is_local_database(None)
+    assert fvd.is_local_database("mongodb://localhost:27017") and fvd.is_local_database("mongodb://127.0.0.1")
+    assert fvd.is_local_database("mongodb://[::1]:27017")
+    assert not fvd.is_local_database("mongodb://mongo.internal:27017")
+    assert not fvd.is_local_database("mongodb+srv://cluster0.example.net")
+    assert not fvd.is_remote_address(None) and not fvd.is_remote_address("auto")
+    assert not fvd.is_remote_address("127.0.0.1:6379")
+    assert fvd.is_remote_address("ray://head:10001") and fvd.is_remote_address("10.0.0.5:6379")
+
+    # a local Ray instance, or a database every node reaches: fine
+    fvd.check_database_reachable(None, None)
+    fvd.check_database_reachable("mongodb://mongo.internal:27017", "ray://head:10001")
+    fvd.check_database_reachable(None, "auto", ["10.0.0.2", "10.0.0.2"], "10.0.0.2")
+    # a local database and a remote cluster, or a cluster with other machines: refused
+    with pytest.raises(fvd.DatabaseNotShared, match="FiftyOne's own database on this machine.*ray://head:10001"):
+        fvd.check_database_reachable(None, "ray://head:10001")
+    with pytest.raises(fvd.DatabaseNotShared, match=r"u:\*\*\*@localhost.*other machines \(10.0.0.3\)"):
+        fvd.check_database_reachable("mongodb://u:secret@localhost:27017", "auto", ["10.0.0.2", "10.0.0.3"],
+                                     "10.0.0.2")
+
+
+def test_a_remote_cluster_with_a_local_database_is_refused_before_any_work(make_dataset, tmp_path):
+    dataset = make_dataset()
+    _add_videos(dataset, tmp_path)
+    if fo.config.database_uri and not fvd.is_local_database(fo.config.database_uri):
+        pytest.fail("these tests expect the local test database")
+    with pytest.raises(fvd.DatabaseNotShared, match="FIFTYONE_DATABASE_URI=mongodb://<host>:27017"):
+        run_videogem(dataset, "test-vit-tiny", LABEL, executor="ray", address="ray://192.0.2.10:10001",
+                     **ENGINE, **FIELDS)
+    assert not ray.is_initialized()
+    assert dataset.get_frame_field_schema().get(LABEL) is None and not dataset.list_runs()
+
+
+# ------------------------------------------------------------------------------- Ray runs
+@pytest.fixture
+def local_ray():
+    """A local Ray instance, shared by the tests that need one (stopped at the end of the module)."""
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_ray():
+    yield
+    ray.shutdown()
+
+
+@dataclasses.dataclass
+class CrashOnce:
+    """An engine factory whose engine ends its worker process on the first batch of the run (the
+    marker file makes it happen once in all workers)."""
+
+    marker: str
+
+    def __call__(self):
+        engine = VideoGEM.from_config("test-vit-tiny", seed=0, device="cpu", batch_size=1)
+        marker = self.marker
+        ground_batch = engine.ground_batch
+
+        def crash_once(frames, prompts):
+            if not os.path.exists(marker):
+                pathlib.Path(marker).write_text(str(os.getpid()))
+                os._exit(1)
+            return ground_batch(frames, prompts)
+
+        engine.ground_batch = crash_once
+        return engine
+
+
+@dataclasses.dataclass
+class NodeRecorder:
+    """An engine factory that notes the Ray node and GPUs of each worker that builds it."""
+
+    folder: str
+
+    def __call__(self):
+        context = ray.get_runtime_context()
+        path = pathlib.Path(self.folder, f"{os.getpid()}.txt")
+        path.write_text(f"{context.get_node_id()} {context.get_accelerator_ids().get('GPU', [])}")
+        return VideoGEM.from_config("test-vit-tiny", seed=0, device="cpu", batch_size=1)
+
+
+def _add_videos(dataset, tmp_path):
+    """Videos with split-worthy ground truth, a video without any, one with a frame past its end
+    and one without action text."""
+    specs = [
+        ("a", 30, [3, 10, 17, 25], "cut onion"),
+        ("b", 20, [7, 8, 9, 15], "open the fridge"),
+        ("c", 12, [], "stir"),
+        ("d", 12, [5, 14], "pour water"),
+        ("e", 10, [4], None),
+    ]
+    samples = []
+    for name, num_frames, gt_frames, action in specs:
+        path = make_video(tmp_path / f"{name}.mp4", num_frames=num_frames, size=SIZE)
+        sample = fo.Sample(filepath=path, action=action)
+        dataset.add_sample(sample)
+        for fn in gt_frames:
+            sample.frames[fn]["gt"] = fo.Detections(
+                detections=[fo.Detection(label="x", bounding_box=[0.25, 0.25, 0.5, 0.5])])
+        sample.save()
+        samples.append(sample)
+    return samples
+
+
+def _labels(dataset, field):
+    """``{(sample id, frame number): (points, confidences, heatmap)}`` and the error per sample."""
+    dataset.reload()
+    frames = {}
+    for sample in dataset.select_fields([f"frames.{field}", f"frames.{field}_heatmap"]):
+        for fn, frame in sample.frames.items():
+            keypoints = frame[field]
+            if keypoints is None:
+                continue
+            heatmap = frame[f"{field}_heatmap"]
+            frames[(sample.id, fn)] = (
+                [(k.label, k.points) for k in keypoints.keypoints],
+                [k.confidence for k in keypoints.keypoints],
+                None if heatmap is None else heatmap.map,
+            )
+    errors = dict(zip(dataset.values("id"), dataset.values(f"{field}_error")))
+    return frames, errors
+
+
+def _assert_same_labels(dataset, field, expected_field):
+    got, got_errors = _labels(dataset, field)
+    expected, expected_errors = _labels(dataset, expected_field)
+    assert sorted(got) == sorted(expected)
+    for key, (points, confidences, heatmap) in expected.items():
+        g_points, g_confidences, g_heatmap = got[key]
+        assert (g_points, g_confidences) == (points, confidences), key
+        np.testing.assert_array_equal(g_heatmap, heatmap, err_msg=str(key))
+    assert got_errors == expected_errors
+
+
+def _counts(summary):
+    """A summary's counts and failures (in sample order), without times and names."""
+    counts = {k: v for k, v in summary.to_dict().items() if k.startswith(("samples_", "frames_"))}
+    failures = sorted((f.sample_id, f.reason, f.frames) for f in summary.failures)
+    return counts, failures
+
+
+@pytest.fixture
+def one_thread():
+    """The local run with one torch thread, as the one-CPU actors have."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_ray_labels_equal_the_local_run_and_a_dead_actor_is_replaced(local_ray, one_thread, make_dataset, tmp_path):
+    dataset = make_dataset()
+    a, b, c, d, e = _add_videos(dataset, tmp_path)
+    local = run_videogem(dataset, "test-vit-tiny", "local", **ENGINE, **FIELDS)
+
+    marker = tmp_path / "crashed"
+    summary = run_videogem(dataset, CrashOnce(str(marker)), LABEL, executor="ray", num_workers=2,
+                           max_frames_per_unit=2, **FIELDS)
+    assert marker.exists()  # a worker did die on its first batch, and the run went on
+
+    _assert_same_labels(dataset, LABEL, "local")
+    # every target frame labelled once: one keypoint set per frame, counted once
+    expected_frames = {(a.id, n) for n in (3, 10, 17, 25)} | {(b.id, n) for n in (7, 8, 9, 15)} | {(d.id, 5)}
+    frames, errors = _labels(dataset, LABEL)
+    assert set(frames) == expected_frames
+    assert summary.frames_grounded == len(expected_frames)
+    assert _counts(summary) == _counts(local)
+    assert "no frame of this video has ground truth" in errors[c.id]
+    assert "past the end" in errors[d.id] and "no action text" in errors[e.id]
+    assert errors[a.id] is None and errors[b.id] is None
+
+    # the run record is the local runner's, complete
+    info = dataset.get_run_info(f"videogem_{LABEL}")
+    assert info.config.label_field == f"frames.{LABEL}" and info.config.backbone == "test-vit-tiny"
+    local_fields = dataset.get_run_info("videogem_local").config.fields
+    assert sorted(info.config.fields) == sorted(f.replace("local", LABEL) for f in local_fields)
+    results = dataset.load_run_results(f"videogem_{LABEL}")
+    assert results.frames_grounded == len(expected_frames) and results.samples_total == 5
+    assert sorted(f["sample_id"] for f in results.failures) == sorted([c.id, d.id, e.id])
+
+
+def test_interrupted_ray_run_resumes_to_the_same_labels(local_ray, one_thread, make_dataset, tmp_path):
+    dataset = make_dataset()
+    _add_videos(dataset, tmp_path)
+    run_videogem(dataset, "test-vit-tiny", "local", **ENGINE, **FIELDS)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_first(event):
+        raise Interrupt()
+
+    with pytest.raises(Interrupt):
+        run_videogem(dataset, "test-vit-tiny", LABEL, executor="ray", num_workers=2, max_frames_per_unit=2,
+                     progress=stop_after_first, **ENGINE, **FIELDS)
+    first, _ = _labels(dataset, LABEL)
+    assert 1 <= len(first) < 9
+    assert dataset.load_run_results(f"videogem_{LABEL}").frames_grounded >= 1
+
+    summary = run_videogem(dataset, "test-vit-tiny", LABEL, executor="ray", num_workers=2,
+                           max_frames_per_unit=2, **ENGINE, **FIELDS)
+    assert summary.frames_skipped == len(first)
+    assert summary.frames_grounded + summary.frames_skipped == 9
+    _assert_same_labels(dataset, LABEL, "local")
+
+
+def test_skip_failures_false_stops_at_a_failure(local_ray, make_dataset, tmp_path):
+    dataset = make_dataset()
+    _add_videos(dataset, tmp_path)
+    with pytest.raises(GroundingError, match="sample .*: "):
+        run_videogem(dataset, "test-vit-tiny", LABEL, executor="ray", num_workers=1, skip_failures=False,
+                     **ENGINE, **FIELDS)
+
+
+def test_two_gpu_nodes_get_one_actor_each(make_dataset, tmp_path):
+    from ray.cluster_utils import Cluster
+
+    dataset = make_dataset()
+    _add_videos(dataset, tmp_path)
+    ray.shutdown()
+    cluster = Cluster(initialize_head=True,
+                      head_node_args=dict(num_cpus=1, num_gpus=1, include_dashboard=False))
+    try:
+        cluster.add_node(num_cpus=1, num_gpus=1)
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, log_to_driver=False)
+        nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+        assert len(nodes) == 2
+
+        folder = tmp_path / "workers"
+        folder.mkdir()
+        summary = run_videogem(dataset, NodeRecorder(str(folder)), LABEL, executor="ray",
+                               address=cluster.address, num_workers=2, num_gpus_per_worker=1,
+                               max_frames_per_unit=2, **FIELDS)
+        workers = [p.read_text().split(" ", 1) for p in folder.iterdir()]
+        assert sorted(node for node, _ in workers) == sorted(nodes)  # one actor per node
+        assert all(gpus == "['0']" for _, gpus in workers)  # each holds its node's GPU
+        assert summary.frames_grounded == 9
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
