@@ -558,3 +558,14 @@ def test_unreachable_hub_fails_fast_with_what_to_pass_instead(tmp_path):
         assert ("HF_HUB_OFFLINE" in message) == case.startswith("offline"), (case, message)
         assert ("127.0.0.1:9" in message) == case.startswith("unreachable"), (case, message)
     assert "thrown while requesting" not in done.stderr  # the hub client never started retrying
+
+
+def test_preprocessing_stays_on_the_cpu_wherever_the_model_is():
+    frame = random_frame(14)
+    for name in ("test-vit-tiny", "test-viclip-tiny"):
+        backbone = fvg.build_backbone(name, pretrained=False)
+        before = fvg.VideoGEM(backbone).preprocess(frame)
+        backbone.to("meta")  # stands in for a GPU: the parameters leave the CPU
+        after = fvg.VideoGEM(backbone).preprocess(frame)
+        assert after.device.type == "cpu"
+        assert torch.equal(before, after)

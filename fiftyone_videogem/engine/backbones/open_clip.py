@@ -68,8 +68,9 @@ class OpenClipBackbone(Backbone):
         self.ln_post = visual.ln_post
         self.proj = visual.proj
         self.num_heads = self.blocks[0].attn.num_heads
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(3, 1, 1), persistent=False)
+        # plain attributes, not buffers: preprocessing stays on the CPU wherever the model is moved
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
         self._pos_cache: dict[tuple, torch.Tensor] = {}
 
     # ----------------------------------------------------------------------------------- vision
@@ -114,8 +115,8 @@ class OpenClipBackbone(Backbone):
         frame = as_rgb_uint8(frames[0])
         h, w = size or self.info.image_size
         image = Image.fromarray(frame).resize((w, h), Image.BICUBIC)
-        pixels = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1).div_(255.0)
-        return (pixels - self.mean) / self.std  # [3, H, W]
+        pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div_(255.0)
+        return pixels.sub_(self.mean).div_(self.std)  # [3, H, W]
 
     # ------------------------------------------------------------------------------------- text
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
