@@ -17,7 +17,7 @@ import fiftyone.core.labels as fol
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from fiftyone_videogem.fields import DEFAULT_LABEL_FIELD, PROMPT_TYPES
+from fiftyone_videogem.fields import DEFAULT_LABEL_FIELD, PROMPT_TYPES, frame_path
 from fiftyone_videogem.fields import is_video as _is_video
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def prompt_field_choices(collection) -> list[str]:
     skip = {"filepath", "id", "media_type"}
     names = []
     if _is_video(collection):
-        names += ["frames." + n for n, f in collection.get_frame_field_schema().items() if usable(f)]
+        names += [frame_path(n, True) for n, f in collection.get_frame_field_schema().items() if usable(f)]
     names += [n for n, f in collection.get_field_schema().items() if n not in skip and usable(f)]
     return [n for n in names if not n.endswith("_error")]
 
@@ -47,7 +47,7 @@ def gt_field_choices(collection) -> list[str]:
     """Label fields that can mark the frames to ground (frame-level on videos)."""
     if _is_video(collection):
         schema = collection.get_frame_field_schema(embedded_doc_type=fol.Label) or {}
-        return ["frames." + n for n, f in schema.items() if not issubclass(f.document_type, fol.Keypoints)]
+        return [frame_path(n, True) for n, f in schema.items() if not issubclass(f.document_type, fol.Keypoints)]
     schema = collection.get_field_schema(embedded_doc_type=fol.Label) or {}
     return [n for n, f in schema.items() if not issubclass(f.document_type, (fol.Keypoints, fol.Heatmap))]
 
