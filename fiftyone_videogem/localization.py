@@ -62,8 +62,15 @@ import fiftyone.core.utils as fou
 from . import fields as fvf
 from . import labels as fvl
 from . import runs as fvr
-from .datasets.common import PROMPT_PARSER_FIELD
-from .video import FrameDecoder, VideoError, context_frame_numbers, seconds_to_frame_number, stride_in_frames
+from .datasets.common import PROMPT_PARSER_FIELD, video_metadata
+from .video import (
+    FrameDecoder,
+    VideoError,
+    VideoInfo,
+    context_frame_numbers,
+    seconds_to_frame_number,
+    stride_in_frames,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine.grounding import VideoGEM
@@ -707,13 +714,11 @@ class _Localizer:
     @staticmethod
     def _metadata(video: _Video) -> Optional[fo.VideoMetadata]:
         info = video.info
-        try:
-            size = os.path.getsize(video.filepath)
-        except OSError:
+        if not os.path.isfile(video.filepath):
             return None
-        return fo.VideoMetadata(size_bytes=size, frame_width=info.width, frame_height=info.height,
-                                frame_rate=info.frame_rate, total_frame_count=info.num_frames,
-                                duration=info.num_frames / info.frame_rate if info.frame_rate else None)
+        duration = info.num_frames / info.frame_rate if info.frame_rate else 0.0
+        return video_metadata(video.filepath, VideoInfo(video.filepath, info.width, info.height, info.frame_rate,
+                                                        info.num_frames, duration))
 
     # ---------------------------------------------------------------------------------- loop
     def run(self, videos: list[_Video]) -> Iterator[_Video]:

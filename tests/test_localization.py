@@ -282,8 +282,6 @@ def test_failures_are_recorded_per_video(dataset, tmp_path):
 
 
 def test_zeal_takes_a_pluggable_start_end_scorer(dataset, tmp_path):
-    from fiftyone_videogem.temporal import propose_intervals
-
     with pytest.raises(ValueError, match="start_end_scorer"):
         localize_actions(dataset, make_engine(), "z", queries=["red ball"], method="zeal")
     seen = []
