@@ -104,13 +104,13 @@ def is_local_database(uri: str | None) -> bool:
     return bool(hosts) and all(is_local_host(h) for h in hosts)
 
 
-def is_remote_address(address: str | None) -> bool:
+def is_remote_address(address: str | None, own_hosts: Sequence[str] = ()) -> bool:
     """Whether a Ray ``address`` may bring nodes of other machines.
 
     None and ``"local"`` start a Ray instance on this machine; ``"auto"`` joins the cluster whose
     head runs here, which may have other nodes (checked once connected, see
     :func:`check_database_reachable`); ``ray://host:port`` and ``host:port`` are remote unless the
-    host is this machine.
+    host is a loopback name or one of ``own_hosts`` (this machine's addresses).
     """
     if address is None:
         return False
@@ -120,7 +120,7 @@ def is_remote_address(address: str | None) -> bool:
     host = text.split("://", 1)[1] if "://" in text else text
     host = host.split("/", 1)[0]
     host = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0] if ":" in host else host
-    return not is_local_host(host)
+    return not (is_local_host(host) or host.lower() in {h.lower() for h in own_hosts})
 
 
 def check_database_reachable(
@@ -135,7 +135,7 @@ def check_database_reachable(
         database_uri: ``fo.config.database_uri`` of the driver (None: FiftyOne's own database)
         address: the Ray address of the run (None: a new Ray instance on this machine)
         node_addresses: the IP addresses of the cluster's nodes, once connected (())
-        driver_address: this machine's IP address in the cluster (None)
+        driver_address: this machine's IP address (None)
 
     Raises:
         DatabaseNotShared: the database is local to this machine and the cluster is, or may be,
@@ -143,15 +143,17 @@ def check_database_reachable(
     """
     if not is_local_database(database_uri):
         return
+    own = [driver_address] if driver_address else []
     other_nodes = sorted({a for a in node_addresses if driver_address is not None and a != driver_address})
-    if not is_remote_address(address) and not other_nodes:
+    remote = is_remote_address(address, own)
+    if not remote and not other_nodes:
         return
     where = (
         "FiftyOne's own database on this machine (no database_uri is configured)" if database_uri is None
         else f"database_uri '{_redact(database_uri)}', which names this machine"
     )
     cluster = (
-        f"the Ray cluster at '{address}'" if is_remote_address(address)
+        f"the Ray cluster at '{address}'" if remote
         else f"the Ray cluster has nodes on other machines ({', '.join(other_nodes)})"
     )
     raise DatabaseNotShared(
@@ -496,14 +498,15 @@ def connect(address: str | None = None):
     """
     ray = import_ray()
     database_uri = fo.config.database_uri
-    check_database_reachable(database_uri, address)
+    here = ray.util.get_node_ip_address()
+    check_database_reachable(database_uri, address, driver_address=here)
     started = False
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False)
         started = True
     nodes = [n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")]
     try:
-        check_database_reachable(database_uri, address, nodes, ray.util.get_node_ip_address())
+        check_database_reachable(database_uri, address, nodes, here)
     except DatabaseNotShared:
         if started:
             ray.shutdown()

@@ -83,11 +83,13 @@ def test_database_guard():
     assert not fvd.is_remote_address(None) and not fvd.is_remote_address("auto")
     assert not fvd.is_remote_address("127.0.0.1:6379")
     assert fvd.is_remote_address("ray://head:10001") and fvd.is_remote_address("10.0.0.5:6379")
+    assert not fvd.is_remote_address("10.0.0.5:6379", own_hosts=["10.0.0.5"])  # this machine's own address
 
     # a local Ray instance, or a database every node reaches: fine
     fvd.check_database_reachable(None, None)
     fvd.check_database_reachable("mongodb://mongo.internal:27017", "ray://head:10001")
     fvd.check_database_reachable(None, "auto", ["10.0.0.2", "10.0.0.2"], "10.0.0.2")
+    fvd.check_database_reachable(None, "10.0.0.2:6379", ["10.0.0.2"], "10.0.0.2")
     # a local database and a remote cluster, or a cluster with other machines: refused
     with pytest.raises(fvd.DatabaseNotShared, match="FiftyOne's own database on this machine.*ray://head:10001"):
         fvd.check_database_reachable(None, "ray://head:10001")
@@ -153,8 +155,9 @@ class NodeRecorder:
 
     def __call__(self):
         context = ray.get_runtime_context()
-        path = pathlib.Path(self.folder, f"{os.getpid()}.txt")
-        path.write_text(f"{context.get_node_id()} {context.get_accelerator_ids().get('GPU', [])}")
+        if context.get_actor_id() is not None:  # not the driver, which builds one to describe the run
+            path = pathlib.Path(self.folder, f"{os.getpid()}.txt")
+            path.write_text(f"{context.get_node_id()} {context.get_accelerator_ids().get('GPU', [])}")
         return VideoGEM.from_config("test-vit-tiny", seed=0, device="cpu", batch_size=1)
 
 
@@ -278,7 +281,7 @@ def test_interrupted_ray_run_resumes_to_the_same_labels(local_ray, one_thread, m
     assert 1 <= len(first) < 9
     assert dataset.load_run_results(f"videogem_{LABEL}").frames_grounded >= 1
 
-    summary = run_videogem(dataset, "test-vit-tiny", LABEL, executor="ray", num_workers=2,
+    summary = run_videogem(dataset, "test-vit-tiny", LABEL, executor="ray", num_workers=1,
                            max_frames_per_unit=2, **ENGINE, **FIELDS)
     assert summary.frames_skipped == len(first)
     assert summary.frames_grounded + summary.frames_skipped == 9
@@ -321,3 +324,21 @@ def test_two_gpu_nodes_get_one_actor_each(make_dataset, tmp_path):
         ray.shutdown()
         cluster.shutdown()
 
+
+
+# ---------------------------------------------------------------------------- command line
+def test_command_line_grounds_a_dataset_and_refuses_a_remote_cluster(make_dataset, tmp_path, capsys):
+    from fiftyone_videogem.cli import main
+
+    dataset = make_dataset()
+    a, b, c, d, e = _add_videos(dataset, tmp_path)
+    common = [dataset.name, "--backbone", "test-vit-tiny", "--random-weights", "--device", "cpu",
+              "--prompt-field", "action", "--gt-field", "frames.gt", "--label-field", LABEL]
+    assert main(["ground-dataset", *common, "--frames", "3,10"]) == 0
+    assert "8 frame(s) grounded in 4 of 5 sample(s)" in capsys.readouterr().out
+    assert set(_labels(dataset, LABEL)[0]) == {(s.id, n) for s in (a, b, c, d) for n in (3, 10)}
+
+    assert main(["ground-dataset", *common, "--executor", "ray", "--address", "ray://192.0.2.10:10001"]) == 1
+    assert "FIFTYONE_DATABASE_URI" in capsys.readouterr().err
+    assert main(["ground-dataset", *common, "--workers", "2"]) == 1
+    assert "need --executor ray" in capsys.readouterr().err
