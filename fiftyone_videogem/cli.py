@@ -3,6 +3,7 @@
 Commands:
     backbones   list the registered backbones and their licences
     ground      ground a prompt in one frame of a video file and write a picture of the result
+    ground-dataset  ground the actions of a FiftyOne dataset, here or on a Ray cluster
     demo        build (or load) a video dataset, run VideoGEM over it and open the FiftyOne App
     benchmark   reproduce the paper's pointing-game protocol on a benchmark dataset
 """
@@ -45,13 +46,18 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)  # the default; kept for old commands
 
 
+def engine_options(args: argparse.Namespace) -> dict:
+    """The engine options of the common command-line options."""
+    return dict(weighting=args.weighting, decomposition=not args.no_decomposition, merge=args.merge,
+                prompt_parser=args.prompt_parser, batch_size=args.batch_size, precision=args.precision,
+                exact=args.exact)
+
+
 def build_engine(args: argparse.Namespace):
     """A VideoGEM engine from the common command-line options."""
     from .engine.grounding import VideoGEM
 
-    options = dict(weighting=args.weighting, decomposition=not args.no_decomposition, merge=args.merge,
-                   prompt_parser=args.prompt_parser, batch_size=args.batch_size, precision=args.precision,
-                   exact=args.exact)
+    options = engine_options(args)
     if args.random_weights:
         logger.warning("using random weights: the output shows the pipeline works, not where actions are")
         return VideoGEM.from_config(args.backbone, device=args.device, **options)
@@ -99,6 +105,35 @@ def cmd_ground(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ground_dataset(args: argparse.Namespace) -> int:
+    import fiftyone as fo
+
+    from .runner import run_videogem
+
+    if not fo.dataset_exists(args.dataset):
+        raise ValueError(f"there is no FiftyOne dataset '{args.dataset}'; `fiftyone datasets list` shows them")
+    samples = fo.load_dataset(args.dataset)
+    if args.view:
+        samples = samples.load_saved_view(args.view)
+    options = dict(engine_options(args), checkpoint=args.checkpoint, device=args.device,
+                   random_weights=args.random_weights)
+    if args.prompt_parser == "auto":
+        options["prompt_parser"] = None  # "auto", honouring an imported dataset's parser
+    if args.executor == "ray":
+        options.update(address=args.address, num_workers=args.workers, num_gpus_per_worker=args.gpus_per_worker,
+                       num_cpus_per_worker=args.cpus_per_worker)
+    elif args.address or args.workers or args.gpus_per_worker is not None:
+        raise ValueError("--address, --workers and --gpus-per-worker need --executor ray")
+    frames = [int(n) for n in args.frames.split(",")] if "," in args.frames else args.frames
+    summary = run_videogem(samples, args.backbone, args.label_field, prompt_field=args.prompt_field,
+                           gt_field=args.gt_field, prompt=args.prompt, frames=frames, overwrite=args.overwrite,
+                           executor=args.executor, progress=True, **options)
+    print(summary)
+    for failure in summary.failures[:10]:
+        print(f"  {failure.filepath}: {failure.reason}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -129,6 +164,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="videogem.png")
     _add_engine_options(p)
     p.set_defaults(func=cmd_ground)
+
+    p = sub.add_parser(
+        "ground-dataset", help="ground the actions of a FiftyOne dataset, here or on a Ray cluster",
+        description="Ground the actions of a FiftyOne dataset (or one of its saved views) with run_videogem: "
+                    "labels in frames.<label-field> and <label-field>_heatmap, problems in <label-field>_error, "
+                    "the run recorded on the dataset. A rerun resumes. With --executor ray the work goes to a "
+                    "pool of Ray actors (docs/scale.md).")
+    p.add_argument("dataset", help="name of the FiftyOne dataset")
+    p.add_argument("--view", default=None, metavar="NAME", help="a saved view of the dataset to ground")
+    p.add_argument("--label-field", default="videogem", help="where the labels go (default: videogem)")
+    p.add_argument("--prompt-field", default=None, metavar="FIELD",
+                   help="field holding the action text (frames.action, action, ...)")
+    p.add_argument("--prompt", default=None, metavar="TEXT", help="one action for every frame instead")
+    p.add_argument("--gt-field", default=None, metavar="FIELD", help="ground-truth field, for --frames gt")
+    p.add_argument("--frames", default="gt",
+                   help="gt (frames with ground truth), all, N (every N-th frame) or 1,5,9 (default: gt)")
+    p.add_argument("--overwrite", action="store_true", help="ground frames that already have labels again")
+    p.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="ground in this process, or on a Ray cluster (default: local)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address: auto, ray://head:10001, head:6379 (default: a local Ray instance)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="Ray actors (default: one per GPU of the cluster, or one per CPU without GPUs)")
+    p.add_argument("--gpus-per-worker", type=float, default=None,
+                   help="GPUs each Ray actor reserves (default: 1 when the cluster has GPUs, else 0)")
+    p.add_argument("--cpus-per-worker", type=float, default=1, help="CPUs each Ray actor reserves (default: 1)")
+    _add_engine_options(p)
+    p.set_defaults(func=cmd_ground_dataset)
 
     p = sub.add_parser(
         "demo", help="run VideoGEM on a video dataset and open the FiftyOne App",
