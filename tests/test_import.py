@@ -76,7 +76,7 @@ def test_loading_the_plugin_and_its_form_leaves_torch_unloaded(make_dataset):
     operator = foo.get_operator("@fiftyone-videogem/videogem/ground_actions")
     loaded = "torch" in sys.modules
     context = ExecutionContext(request_params=dict(dataset_name=sys.argv[1], params={}))
-    backbones = operator.resolve_input(context).type.properties["backbone"].type.values
+    backbones = [choice.value for choice in operator.resolve_input(context).type.properties["backbone"].view.choices]
     print(json.dumps(dict(after_load=loaded, after_form="torch" in sys.modules, backbones=backbones)))
     """, dataset.name)
     result = json.loads(out.strip().splitlines()[-1])

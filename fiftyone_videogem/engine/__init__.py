@@ -19,6 +19,8 @@ _LAZY = {
     "list_backbones": ".backbones.registry",
     "register_backbone": ".backbones.registry",
     "WeightsUnavailableError": ".backbones.hub",
+    "is_out_of_memory": ".batching",
+    "run_in_batches": ".batching",
     "VisionFeatures": ".gem",
     "gem_forward": ".gem",
     "self_self_attention": ".gem",

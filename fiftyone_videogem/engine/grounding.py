@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .backbones.base import Backbone
+from .batching import is_out_of_memory, run_in_batches
 from .gem import VisionFeatures, gem_forward, l2_normalize
 from .heatmaps import argmax_points, merge_heatmaps, merge_points, min_max_normalize, upsample
 from .options import COMPONENTS, PRECISIONS, GroundingOptions
@@ -40,6 +41,8 @@ __all__ = ["COMPONENTS", "PRECISIONS", "ComponentResult", "GroundingOptions", "G
 
 TEXT_CACHE_SIZE = 4096
 PREPROCESS_THREADS = 8
+
+_is_out_of_memory = is_out_of_memory  # the name the temporal scorer imports
 
 
 @dataclass
@@ -102,11 +105,6 @@ class GroundingResult:
 
 def _normalized_point(point: tuple[int, int], size: tuple[int, int]) -> tuple[float, float]:
     return (point[0] + 0.5) / size[0], (point[1] + 0.5) / size[1]
-
-
-def _is_out_of_memory(error: BaseException) -> bool:
-    text = str(error).lower()
-    return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
 
 
 def default_device() -> str:
@@ -325,32 +323,17 @@ class VideoGEM:
         return self.backbone.preprocess(self._as_item(frame), size)
 
     def _batches(self, items: Sequence, run: Callable[[Sequence, ThreadPoolExecutor | None], list]) -> list:
-        """``run`` over batches of ``items``, halving the batch on out-of-memory errors.
+        """``run`` over batches of ``items`` (:func:`~fiftyone_videogem.engine.batching.run_in_batches`).
 
         Preprocessing threads (image resizing releases the GIL) live for this call only.
         """
-        results: list = []
-        start, batch = 0, self.options.batch_size
         threads = min(PREPROCESS_THREADS, os.cpu_count() or 1, len(items))
         pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="videogem-preprocess") if threads > 1 else None
         try:
-            while start < len(items):
-                chunk = items[start:start + batch]
-                try:
-                    results.extend(run(chunk, pool))
-                except RuntimeError as e:
-                    if not _is_out_of_memory(e) or batch == 1:
-                        raise
-                    batch = max(1, batch // 2)
-                    if self.device.type == "cuda":
-                        torch.cuda.empty_cache()
-                    logger.warning("out of memory on %s; retrying with batches of %d", self.device, batch)
-                    continue
-                start += len(chunk)
+            return run_in_batches(items, lambda chunk: run(chunk, pool), self.options.batch_size, self.device)
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
-        return results
 
     def _preprocess_many(self, items: Sequence, pool: ThreadPoolExecutor | None,
                          size: tuple[int, int] | None = None) -> torch.Tensor:
