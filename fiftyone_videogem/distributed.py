@@ -353,7 +353,7 @@ def engine_factory(model, options: dict) -> tuple[Callable[[], Any], Any, Any]:
     if isinstance(model, str):
         config = VideoGEMModelConfig({**options, "backbone": model})
         described = config.replace(random_weights=True, checkpoint=None, device="cpu")
-        return ConfigEngine(config), build_engine(described), config.replace(**run_options)
+        return ConfigEngine(config), build_engine(described), config
     if isinstance(model, VideoGEMModel):
         engine, config = model.engine, model.config
     elif isinstance(model, VideoGEM):
@@ -585,11 +585,14 @@ def iter_videogem(
             "executor='ray' grounds datasets and their views, not frames, clips or patches views; ground the "
             "videos themselves (frames= selects the frames) or use the local executor"
         )
+    ray = import_ray()
+    check_database_reachable(fo.config.database_uri, address, driver_address=ray.util.get_node_ip_address())
     factory, engine, config = engine_factory(model, dict(options))
-    ray, started = connect(address)
-    run = None
+    # settings are checked (and the run registered) before Ray starts, which takes a while
+    run = fvrun._Run(engine, config, samples, label_field, skip_failures, decoder=decoder or FrameDecoder)
+    started = False
     try:
-        run = fvrun._Run(engine, config, samples, label_field, skip_failures, decoder=decoder or FrameDecoder)
+        ray, started = connect(address)
         workers, gpus = pool_size(ray, num_workers, num_gpus_per_worker, num_cpus_per_worker)
         units = _units(run, samples, workers, max_frames_per_unit)
         if units:
@@ -613,7 +616,7 @@ def iter_videogem(
             )
             yield from _collect(run, pipeline, fvrun)
     finally:
-        summary = run.close() if run is not None else None
+        summary = run.close()
         if started:
             ray.shutdown()
     total = len(run.plans)

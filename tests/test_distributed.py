@@ -98,6 +98,27 @@ def test_database_guard():
                                      "10.0.0.2")
 
 
+def test_engine_factories_rebuild_the_engine_on_a_worker():
+    frame = np.zeros((48, 64, 3), dtype=np.uint8)
+    frame[10:30, 20:50] = 200
+    engine = VideoGEM.from_config("test-vit-tiny", seed=0, device="cpu", batch_size=1, merge="heatmap_average")
+    factory, described, config = fvd.engine_factory(engine, {"prompt_field": "action"})
+    copy = factory()  # what a worker builds: the same weights and options, another object
+    assert copy is not engine and described is engine and config.prompt_field == "action"
+    assert copy.options == engine.options
+    np.testing.assert_array_equal(copy.ground(frame, "cut onion").heatmap, engine.ground(frame, "cut onion").heatmap)
+
+    factory, described, config = fvd.engine_factory("test-vit-tiny", dict(ENGINE, prompt_field="action"))
+    assert isinstance(factory, fvd.ConfigEngine) and config.backbone == "test-vit-tiny" and config.seed == 0
+    built = factory()
+    assert built.options.batch_size == 1 and described.info.name == built.info.name == "test-vit-tiny"
+    reference = VideoGEM.from_config("test-vit-tiny", seed=0, device="cpu", batch_size=1)
+    np.testing.assert_array_equal(built.ground(frame, "cut onion").heatmap,
+                                  reference.ground(frame, "cut onion").heatmap)
+    with pytest.raises(TypeError, match="engine factory returned a str"):
+        fvd.engine_factory(lambda: "not an engine", {})
+
+
 def test_a_remote_cluster_with_a_local_database_is_refused_before_any_work(make_dataset, tmp_path):
     dataset = make_dataset()
     _add_videos(dataset, tmp_path)
