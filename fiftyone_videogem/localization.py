@@ -306,6 +306,22 @@ def segment_video(scan: VideoScan, queries: Sequence[str], text: np.ndarray, met
     return _SEGMENTERS[method](scan, list(queries), text, dict(options or {}), start_end_scorer)
 
 
+def _check_segment_options(method: str, options: Optional[dict]) -> None:
+    """Refuses options the method's segmenter does not take, before any work."""
+    import inspect
+
+    from . import temporal
+
+    segmenter = {"www": temporal.www_segments, "contrast": temporal.contrast_segments,
+                 "zeal": temporal.propose_intervals}[method]
+    parameters = inspect.signature(segmenter).parameters
+    accepted = [name for name, p in parameters.items() if p.kind == inspect.Parameter.KEYWORD_ONLY
+                or (p.default is not inspect.Parameter.empty)]
+    unknown = sorted(set(options or {}) - set(accepted))
+    if unknown:
+        raise ValueError(f"segment_options {unknown} are not options of method={method!r}; it takes {accepted}")
+
+
 def to_temporal_detections(segments: Sequence[Segment], queries: Sequence[str], frame_numbers: Sequence[int]
                            ) -> tuple[fol.TemporalDetections, int]:
     """Segments as ``TemporalDetections`` over frame numbers; segments without a finite score are left out.
@@ -833,6 +849,7 @@ def localize_actions(
         raise ValueError(f"fps must be a positive number of samples per second, got {fps!r}")
     if method == "zeal" and start_end_scorer is None:
         raise ValueError(_ZEAL_NEEDS_SCORER)
+    _check_segment_options(method, segment_options)
     query_list = None
     inputs: list[str] = []
     if queries is not None:

@@ -309,6 +309,8 @@ def test_bad_arguments_are_refused_before_any_work(dataset):
         localize_actions(dataset, engine, "x", queries=["a"], method="nope")
     with pytest.raises(ValueError, match="overwrite the input field"):
         localize_actions(dataset, engine, "actions", pool_field="actions")
+    with pytest.raises(ValueError, match=r"\['window'\] are not options of method='www'"):
+        localize_actions(dataset, engine, "x", queries=["a"], segment_options=dict(window=3))
     dataset.add_sample_field("taken", fo.StringField)
     with pytest.raises(ValueError, match="already exists as a StringField"):
         localize_actions(dataset, engine, "taken", queries=["a"])
