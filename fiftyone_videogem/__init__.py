@@ -35,7 +35,6 @@ _LAZY = {
     "evaluate_spatiotemporal": "fiftyone_videogem.evaluation",
     "evaluate_temporal": "fiftyone_videogem.evaluation",
     "localize_actions": "fiftyone_videogem.localization",
-    "localize_actions": "fiftyone_videogem.localization",
     "datasets": "fiftyone_videogem.datasets",
 }
 

@@ -116,6 +116,14 @@ def sampled_frame_numbers(frame_rate: float, num_frames: int, fps: float = 1.0) 
         k += 1
 
 
+def written_fields(label_field: str, spatial: bool = True) -> list[str]:
+    """Every field a localisation into ``label_field`` writes, as the root dataset names them."""
+    fields = [label_field, fvl.error_field(label_field)]
+    if spatial:
+        fields += [fvf.FRAMES_PREFIX + name for name in spatial_fields(label_field)]
+    return fields
+
+
 def spatial_fields(label_field: str) -> tuple[str, str]:
     """The frame fields of a localisation's spatial grounding: ``(<label_field>_points, <label_field>_heatmap)``."""
     return f"{label_field}_points", fvl.heatmap_field(label_field)
@@ -710,7 +718,7 @@ class _Localizer:
         stale = self._stale_frames(videos)
         per_field: dict[str, dict[str, dict[int, Any]]] = collections.defaultdict(dict)
         for video in videos:
-            old = stale.get(video.sample_id, set())
+            old = stale.get(video.sample_id, set()) if video.segments is not None else set()  # kept with its segments
             labels = spatial.get(video.sample_id, {})
             for name in spatial_fields(self.label_field):
                 frames = {n: None for n in old}
@@ -763,12 +771,8 @@ class _Localizer:
                 raise RuntimeError(f"video {video.sample_id} ('{video.filepath}'): {reason}")
 
     def run_config(self) -> dict:
-        points, heatmap = spatial_fields(self.label_field)
-        written = [self.label_field, fvl.error_field(self.label_field)]
-        if self.spatial:
-            written += [fvf.FRAMES_PREFIX + points, fvf.FRAMES_PREFIX + heatmap]
         return dict(
-            label_field=self.label_field, fields=written, kind="localize_actions", backbone=self.engine.info.name,
+            label_field=self.label_field, fields=written_fields(self.label_field, self.spatial), kind="localize_actions", backbone=self.engine.info.name,
             segmentation=self.method, fps=self.fps, queries=self.queries, pool_field=self.pool_path, spatial=self.spatial,
             segment_options={k: v for k, v in self.segment_options.items() if isinstance(v, (int, float, str, bool))},
         )
@@ -826,7 +830,8 @@ def localize_actions(
             ``"files"`` (PNG files under ``map_dir``)
         map_dir (None): directory of heatmap files (None: the grounding runs' default)
         run_key (None): key of the run record (None: ``"localize_<label_field>"``)
-        record_run (True): record the run on the dataset (deleting the run deletes the fields it wrote)
+        record_run (True): record the run on the dataset; deleting the run deletes the fields it created
+            (a field that existed before, written with ``overwrite=True``, is kept)
         progress (None): True / False / None (FiftyOne's default) for a progress bar, or a callable that gets
             each :class:`LocalizationProgress`
 
@@ -834,7 +839,8 @@ def localize_actions(
         a :class:`LocalizationSummary`
 
     Raises:
-        ValueError: a bad option or field (before any work)
+        ValueError: a bad option or field, or (with ``record_run``) an output field that exists and belongs
+            to another run or, without ``overwrite``, to no run (before any work)
     """
     if not fvf.is_video(samples) or fvf.is_clips_view(samples):
         raise ValueError(
@@ -873,6 +879,7 @@ def localize_actions(
         run_key = run_key or "localize_" + "".join(c if c.isalnum() or c == "_" else "_" for c in label_field)
         if not run_key.isidentifier():
             raise ValueError(f"run_key must be a valid identifier, got {run_key!r}")
+        fvr.check_output_fields(samples, run_key, written_fields(label_field, spatial), overwrite)
     else:
         run_key = None
 
@@ -919,6 +926,7 @@ def _finish(samples, run: _Localizer) -> None:
         activate_fields(root, shown)
         root.reload()
     if run.run_key:
+        fvr.settle_created_fields(samples, run.run_key)
         results = run.summary.to_dict()
         results.pop("run_key", None)
         fvr.save_videogem_results(samples, run.run_key, results)

@@ -266,6 +266,19 @@ def test_rerun_resumes_and_overwrite_clears_old_frames(dataset, tmp_path):
     assert first.frames[81][points_field].keypoints[0].label == "blue cup"
 
 
+def test_fields_it_did_not_create_are_left_alone(dataset, tmp_path):
+    dataset.set_values("mine", [fol.TemporalDetections(detections=[]) for _ in range(len(dataset))])
+    dataset.set_values("mine", [None] * len(dataset))  # an empty field of the user's own
+    with pytest.raises(ValueError, match="was not created by a VideoGEM run"):
+        localize_actions(dataset, make_engine(), "mine", pool_field="actions", cache_dir=str(tmp_path))
+    localize_actions(dataset, make_engine(), "mine", pool_field="actions", cache_dir=str(tmp_path), overwrite=True)
+    points_field, heatmap_field = spatial_fields("mine")
+    assert dataset.first()["mine"] is not None and dataset.has_frame_field(points_field)
+    dataset.delete_run("localize_mine")
+    assert dataset.has_field("mine")  # it existed before the run
+    assert not dataset.has_frame_field(points_field) and not dataset.has_frame_field(heatmap_field)
+
+
 def test_failures_are_recorded_per_video(dataset, tmp_path):
     broken = make_corrupt_video(tmp_path / "broken.mp4")
     dataset.add_sample(fo.Sample(filepath=broken, actions=["red ball"]))
