@@ -4,7 +4,8 @@
 # database starts. Safe to run again.
 #
 #   bash scripts/setup.sh            # everything needed to run VideoGEM and the FiftyOne App
-#   bash scripts/setup.sh --tests    # also the test tools (pytest, Playwright with Debian's Chromium)
+#   bash scripts/setup.sh --tests    # also the test tools (pytest, Playwright with Debian's Chromium) and the
+#                                    # optional extras the tests cover (lvlm: transformers; ray: Ray Data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,7 +40,7 @@ fi
 PIP="$VENV/bin/python -m pip"
 $PIP install -q --upgrade pip setuptools wheel
 extras="fiftyone,nlp"
-[ "$tests" = 1 ] && extras="$extras,test"
+[ "$tests" = 1 ] && extras="$extras,lvlm,ray,test"
 $PIP install -q -r requirements.txt -e ".[${extras}]"
 
 # FiftyOne's default database package fetches MongoDB at install time, which fails on machines
