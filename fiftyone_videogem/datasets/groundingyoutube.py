@@ -485,6 +485,8 @@ def write_background(dataset: fo.Dataset, field: str, segments: dict[str, list[t
     A second ``s`` of the annotations is the frame on screen at ``s + second_offset`` seconds (by the
     video's average frame rate); the video's seconds are those that start before its end.
     """
+    if not dataset.has_field("video_id"):  # nothing was imported (no videos found yet)
+        return
     values = {}
     for sample_id, video_id, duration, rate, count in zip(*dataset.values(
             ["id", "video_id", "metadata.duration", "metadata.frame_rate", "metadata.total_frame_count"])):
