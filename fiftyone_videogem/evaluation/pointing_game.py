@@ -9,10 +9,13 @@ paper's unreadable samples (``missing="skip"``); their number is reported either
 cannot be scored (non-finite, zero or negative area, outside the frame) are counted, reported and
 ignored, the same way in both protocols.
 
-The run is stored as a FiftyOne *detection-type* evaluation with method ``"pointing-game"``, so
-``list_evaluations()``, ``load_evaluation_results()``, ``rename_evaluation()``,
-``delete_evaluation()`` and the Model Evaluation panel work with it. Per evaluated frame the run
-writes:
+The run is stored as a FiftyOne evaluation of type ``"pointing"`` and method
+``"pointing-game"``, so ``list_evaluations()``, ``load_evaluation_results()``,
+``rename_evaluation()`` and ``delete_evaluation()`` work with it. Its results are
+detection-style (a hit is a true positive, a miss a false negative), but its type keeps it out
+of FiftyOne's Model Evaluation panel, whose false positives, "confidence" and TP/FP/FN views
+have no meaning for a pointing game: that panel lists the run as an unsupported type; the
+VideoGEM triage panel shows it. Per evaluated frame the run writes:
 
 -   ``<eval_key>_hit`` (bool): whether the final point hit
 -   ``<eval_key>_<component>_hit`` (bool): the same for each decomposition component
@@ -91,6 +94,9 @@ logger = logging.getLogger(__name__)
 # change when the modules inside the package move
 PUBLIC_MODULE = "fiftyone_videogem.evaluation"
 METHOD_NAME = "pointing-game"
+# the evaluation type: not "detection", which FiftyOne's Model Evaluation panel would show with
+# detection metrics (false positives, confidence, TP/FP/FN views) that a pointing game lacks
+EVALUATION_TYPE = "pointing"
 # keypoint attributes the run must not overwrite with its "hit"/"miss" attribute
 RESERVED_EVAL_KEYS = frozenset(
     ["id", "tags", "label", "points", "confidence", "index", "attributes"]
@@ -265,6 +271,10 @@ class PointingGameEvaluationConfig(foud.DetectionEvaluationConfig):
         self.components = bool(components)
         self.frame_fields = bool(frame_fields)
         self.component_names = list(component_names or [])
+
+    @property
+    def type(self):
+        return EVALUATION_TYPE
 
     @property
     def method(self):
@@ -656,8 +666,8 @@ class PointingGameResults(foud.DetectionResults):
         return _outcome_view(self, samples, True, label, component)
 
     def frame_view(self, frame_id: str, samples=None):
-        """Returns the view of one evaluated frame: the video with only that frame, or the
-        image / frame sample.
+        """Returns the view of one evaluated frame: a clips view holding one clip, that frame of
+        its video (the App opens a clip on its first frame), or the image / frame sample.
 
         Args:
             frame_id: the frame's ID (the sample ID for images and frame samples), as in
@@ -670,7 +680,8 @@ class PointingGameResults(foud.DetectionResults):
             raise ValueError("Frame '%s' was not evaluated by this run" % frame_id) from None
         samples = self.samples if samples is None else samples
         if is_frame_path(self.config.pred_field):
-            return samples.select(self.sample_ids[index]).select_frames([frame_id])
+            frame_number = self.frame_numbers[index]
+            return samples.select(self.sample_ids[index]).to_clips([[(frame_number, frame_number)]])
         return samples.select(frame_id)
 
     def worst_misses(self, limit: Optional[int] = 10) -> list[EvaluatedFrame]:
