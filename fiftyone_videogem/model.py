@@ -179,6 +179,43 @@ class VideoGEMModelConfig(foc.Config):
         return {k: getattr(self, k) for k in NEEDS_FIELDS_KEYS if getattr(self, k)}
 
 
+def describe_weights(config: VideoGEMModelConfig) -> dict[str, Any]:
+    """Which weights produce a config's labels, for run records: the checkpoint file (path, size,
+    modification time) when one is loaded, random weights and their seed, or the registry's
+    pretrained tag and licence.
+
+    Returns:
+        a dict with ``source`` (``"checkpoint"``, ``"random"`` or ``"pretrained"``), ``description``
+        and ``license``, plus ``checkpoint``, ``size_bytes``, ``modified`` or ``seed``, ``pretrained``
+    """
+    import datetime
+
+    from .engine.backbones.registry import get_backbone_spec
+
+    try:
+        spec = get_backbone_spec(config.backbone)
+    except Exception:  # a backbone outside the registry (an engine built by the caller)
+        spec = None
+    if config.random_weights:
+        return dict(source="random", seed=config.seed, description=f"random weights (seed {config.seed})",
+                    license="none (random weights)")
+    if config.checkpoint:
+        path = os.path.abspath(config.checkpoint)
+        record = dict(source="checkpoint", checkpoint=path,
+                      license="that of the checkpoint file (not known to VideoGEM)")
+        if os.path.exists(path):
+            stat = os.stat(path)
+            record.update(size_bytes=stat.st_size, modified=datetime.datetime.fromtimestamp(
+                stat.st_mtime, datetime.timezone.utc).isoformat(timespec="seconds"))
+        record["description"] = f"checkpoint {path}" + (
+            f" ({record['size_bytes']} bytes, modified {record['modified']})" if "size_bytes" in record else "")
+        return record
+    tag = getattr(spec, "pretrained", None)
+    return dict(source="pretrained", pretrained=tag,
+                description=f"pretrained weights '{tag}'" if tag else "the weights of the engine passed in",
+                license=getattr(spec, "license", None))
+
+
 def build_engine(config: VideoGEMModelConfig) -> VideoGEM:
     """The VideoGEM engine a config describes."""
     from .engine.grounding import VideoGEM

@@ -170,3 +170,109 @@ def test_run_options_from_params():
             run_options(dict(prompt_source="text", prompt="  "), target)
     finally:
         target.delete()
+
+
+def test_form_describes_backbones_and_labels_random_weights(dataset):
+    props = resolve_form(dataset)
+    choices = {choice.value: choice.description for choice in props["backbone"].view.choices}
+    assert "licence: MIT" in choices["clip-vit-b-16"] and "non-commercial" in choices["viclip-b-16"]
+    assert props["random_weights"].default is False
+    assert "to try the pipeline" in props["random_weights"].view.label.lower()
+
+
+def test_form_says_when_scheduling_is_unavailable(dataset, monkeypatch):
+    monkeypatch.setattr(fo.config, "allow_legacy_orchestrators", False)
+    notice = resolve_form(dataset)["delegation_notice"].view.label
+    assert "FIFTYONE_ALLOW_LEGACY_ORCHESTRATORS=true" in notice and "fiftyone delegated launch" in notice
+    monkeypatch.setattr(fo.config, "allow_legacy_orchestrators", True)
+    assert "delegation_notice" not in resolve_form(dataset)
+
+
+@pytest.mark.parametrize("params, expected", [
+    (dict(backbone="clip-vit-b-16", random_weights=False, checkpoint="missing-weights.pt"),
+     "correct the 'Checkpoint' path"),
+    (dict(checkpoint="missing-weights.pt"), "untick 'Random weights (to try the pipeline)'"),
+    (dict(random_weights=False), "Random weights (to try the pipeline)"),  # test backbones have no weights
+])
+def test_immediate_failure_is_an_error_notification(dataset, params, expected):
+    result = foo.execute_operator(OPERATOR, ctx=dict(dataset=dataset, params=dict(PARAMS, **params)))
+    assert result.error is None, result.error
+    requests = triggered(result)
+    assert [uri for uri, _ in requests] == ["notify"]
+    assert requests[0][1]["variant"] == "error"
+    message = requests[0][1]["message"]
+    assert message.startswith("Grounding failed: ") and expected in message
+    assert "load_model" not in message and "from_config" not in message  # App actions, not Python calls
+    assert "vg" not in dataset.get_frame_field_schema()
+
+
+def test_delegated_failure_marks_the_operation_failed_with_the_message(dataset):
+    params = dict(PARAMS, label_field="dl", backbone="clip-vit-b-16", random_weights=False,
+                  checkpoint="missing-weights.pt")
+    foo.execute_operator(OPERATOR, ctx=dict(dataset=dataset, params=params), request_delegation=True)
+    svc = DelegatedOperationService()
+    queued = svc.get_queued_operations(dataset_name=dataset.name)
+    svc.execute_queued_operations(dataset_name=dataset.name)
+    op = svc.get(queued[0].id)
+    assert op.run_state == ExecutionRunState.FAILED, op.run_state
+    assert "Grounding failed: " in op.result.error and "correct the 'Checkpoint' path" in op.result.error
+
+
+def test_immediate_run_past_the_time_limit_is_refused_before_it_starts(dataset):
+    for sample in dataset:
+        sample.metadata = fo.VideoMetadata(frame_count=200_000)
+        sample.save()
+    params = dict(PARAMS, frames="all")
+    result = foo.execute_operator(OPERATOR, ctx=dict(dataset=dataset, params=params))
+    requests = triggered(result)
+    assert [uri for uri, _ in requests] == ["notify"] and requests[0][1]["variant"] == "error"
+    message = requests[0][1]["message"]
+    assert "was not started" in message and "600 fram" not in message and "schedule" in message.lower()
+    assert "vg" not in dataset.get_frame_field_schema()
+    assert not dataset.list_runs()
+
+
+def test_immediate_progress_advances_within_a_video(dataset):
+    params = dict(PARAMS, frames="all", batch_size=2, label_field="fine")
+    import fiftyone_videogem.plugin.grounding as grounding
+
+    grounding_seconds = grounding.PROGRESS_SECONDS
+    grounding.PROGRESS_SECONDS = 0.0
+    try:
+        result = foo.execute_operator(OPERATOR, ctx=dict(view=dataset.limit(1), params=params))
+    finally:
+        grounding.PROGRESS_SECONDS = grounding_seconds
+    assert result.error is None, result.error
+    progress = [p["progress"] for uri, p in triggered(result) if uri == "set_progress"]
+    assert progress[0] == 0.0 and progress[-1] == 1.0
+    within = [p for p in progress if 0.0 < p < 1.0]
+    assert len(within) >= 3 and within == sorted(within)  # 10 frames in batches of 2: one video
+
+
+def test_run_record_names_the_weights(dataset):
+    foo.execute_operator(OPERATOR, ctx=dict(dataset=dataset, params=dict(PARAMS, seed=3)))
+    config = dataset.get_run_info("videogem_vg").config
+    assert config.weights["description"] == "random weights (seed 0)"
+    assert config.engine["license"] == "none (random weights)"
+
+
+def test_delegated_run_is_named_after_what_it_does(dataset):
+    foo.execute_operator(OPERATOR, ctx=dict(dataset=dataset, params=dict(PARAMS, label_field="dl")),
+                         request_delegation=True)
+    op = DelegatedOperationService().get_queued_operations(dataset_name=dataset.name)[0]
+    assert op.label == "VideoGEM test-vit-tiny -> dl, 3 sample(s)"
+
+
+def test_weights_record_names_the_checkpoint_not_random_weights(tmp_path):
+    from fiftyone_videogem.model import VideoGEMModelConfig, describe_weights
+
+    path = tmp_path / "weights.pt"
+    path.write_bytes(b"0" * 1234)
+    record = describe_weights(VideoGEMModelConfig(dict(backbone="test-vit-tiny", checkpoint=str(path))))
+    assert record["source"] == "checkpoint" and record["size_bytes"] == 1234
+    assert record["checkpoint"] == str(path) and str(path) in record["description"]
+    assert "random" not in record["license"] and "random" not in record["description"]
+    record = describe_weights(VideoGEMModelConfig(dict(backbone="clip-vit-b-16")))
+    assert record["description"] == "pretrained weights 'openai'" and record["license"].startswith("MIT")
+    assert describe_weights(VideoGEMModelConfig(dict(backbone="clip-vit-b-16", random_weights=True, seed=5))
+                            )["description"] == "random weights (seed 5)"

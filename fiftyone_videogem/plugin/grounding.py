@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
+import fiftyone as fo
 import fiftyone.core.fields as fof
 import fiftyone.core.labels as fol
 import fiftyone.operators as foo
@@ -53,16 +54,40 @@ def gt_field_choices(collection) -> list[str]:
 
 
 def _backbone_names() -> list[str]:
+    return list(_backbone_descriptions())
+
+
+def _backbone_descriptions() -> dict[str, str]:
+    """The registered (real) backbones and what the dropdown says of each: size and weights' licence."""
     from fiftyone_videogem.engine import list_backbones
 
-    return [spec.name for spec in list_backbones()]
+    return {spec.name: f"{spec.description}; licence: {spec.license}" for spec in list_backbones()}
 
 
-def _choices(values, view=types.DropdownView, labels=None):
+def _choices(values, view=types.DropdownView, labels=None, descriptions=None):
     choices = view()
     for value in values:
-        choices.add_choice(value, label=(labels or {}).get(value, value))
+        choices.add_choice(value, label=(labels or {}).get(value, value),
+                           description=(descriptions or {}).get(value))
     return choices
+
+
+def delegation_available() -> bool:
+    """Whether "Schedule" (delegated execution) can run in this open-source install: it needs
+    ``FIFTYONE_ALLOW_LEGACY_ORCHESTRATORS=true`` (``fo.config.allow_legacy_orchestrators``)."""
+    return bool(fo.config.allow_legacy_orchestrators)
+
+
+DELEGATION_HELP = (
+    "Schedule (delegated execution) is not available here: restart the App with "
+    "FIFTYONE_ALLOW_LEGACY_ORCHESTRATORS=true and run `fiftyone delegated launch` in a terminal to run "
+    "scheduled operations; until then choose Execute, which stops after {timeout} s."
+)
+
+CPU_SECONDS_PER_FRAME = 2.5
+"""Conservative CPU cost of one frame at 448 px with a ViT-B/16 (a 40-frame video took 102 s)."""
+GPU_SECONDS_PER_FRAME = 0.1
+"""Conservative GPU cost of one frame at 448 px with a ViT-B/16."""
 
 
 class GroundActions(foo.Operator):
@@ -99,7 +124,8 @@ class GroundActions(foo.Operator):
         backbones = _backbone_names()
         # a string with a dropdown: the registered backbones are offered, and hidden test backbones
         # (left out of the list) can still be named
-        inputs.str("backbone", default="clip-vit-b-16", required=True, label="Backbone", view=_choices(backbones))
+        inputs.str("backbone", default="clip-vit-b-16", required=True, label="Backbone",
+                   view=_choices(backbones, descriptions=_backbone_descriptions()))
         add_engine_inputs(inputs)
 
         inputs.str("label_field", default=DEFAULT_LABEL_FIELD, required=True, label="Output field",
@@ -111,28 +137,58 @@ class GroundActions(foo.Operator):
                                   {"inline": "In the database (patch grid)", "files": "PNG files"}))
         if params.get("heatmap_storage") == "files":
             inputs.str("map_dir", required=True, label="Heatmap directory")
+        if not delegation_available():
+            inputs.view("delegation_notice", types.Notice(
+                label=DELEGATION_HELP.format(timeout=fo.config.operator_timeout)))
         return types.Property(inputs, view=types.View(label="Ground actions with VideoGEM"))
 
     # ------------------------------------------------------------------------- execute
+    def resolve_run_name(self, ctx):
+        """What the run is called in the list of scheduled operations: backbone, field and size."""
+        params = ctx.params
+        try:
+            count = len(ctx.target_view())
+        except Exception:  # the list of runs must show even when the target no longer resolves
+            count = None
+        size = f", {count} sample(s)" if count is not None else ""
+        return (f"VideoGEM {params.get('backbone') or 'clip-vit-b-16'} -> "
+                f"{(params.get('label_field') or DEFAULT_LABEL_FIELD).strip()}{size}")
+
     def execute(self, ctx):
+        delegated = bool(ctx.delegated)
+        try:
+            yield from self._ground(ctx, delegated)
+        except Exception as e:
+            message = failure_message(e)
+            logger.error("%s", message, exc_info=True)
+            if delegated:  # the operation is marked failed with the message
+                raise OperatorFailure(message) from e
+            # in the App a raised exception ends the stream unseen; the notification is what the user sees
+            yield ctx.trigger("notify", dict(message=message, variant="error"))
+
+    def _ground(self, ctx, delegated: bool):
         from fiftyone_videogem.model import load_model
         from fiftyone_videogem.runner import iter_videogem
 
         params = ctx.params
         target = ctx.target_view()
         label_field = (params.get("label_field") or DEFAULT_LABEL_FIELD).strip()
-        model = load_model(params.get("backbone") or "clip-vit-b-16", **load_options(params))
         options = run_options(params, target)
-        delegated = bool(ctx.delegated)
+        if params.get("random_weights") and params.get("checkpoint"):
+            raise OperatorFailure("'Random weights' and a 'Checkpoint' contradict each other: untick "
+                                  "'Random weights (to try the pipeline)' or clear 'Checkpoint'")
+        if not delegated:
+            check_fits_time_limit(target, params, options, label_field)
+        model = load_model(params.get("backbone") or "clip-vit-b-16", **load_options(params))
         last = 0.0
         summary = None
-        for event in iter_videogem(target, model, label_field, **options):
+        for event in iter_videogem(target, model, label_field, progress_per_batch=True, **options):
             if event.summary is not None:
                 summary = event.summary
                 continue
             now = time.monotonic()
             final = event.samples_done == event.samples_total
-            if not final and now - last < PROGRESS_SECONDS and event.samples_done > 1:
+            if not final and now - last < PROGRESS_SECONDS and last:
                 continue
             last = now
             if delegated:
@@ -141,6 +197,8 @@ class GroundActions(foo.Operator):
                 yield ctx.trigger("set_progress", dict(progress=event.fraction, label=event.label))
         if delegated:
             logger.info("%s", summary)
+            if summary is not None and summary.stopped:
+                raise OperatorFailure(f"grounding stopped early ({summary.stopped}); schedule it again to resume")
             return
         yield ctx.trigger("reload_dataset")
         variant = "warning" if summary is not None and summary.samples_failed else "success"
@@ -148,6 +206,97 @@ class GroundActions(foo.Operator):
         if summary is not None and summary.samples_failed:
             message += f"; see the '{label_field}_error' field"
         yield ctx.trigger("notify", dict(message=message, variant=variant))
+
+
+class OperatorFailure(RuntimeError):
+    """A grounding run from the App failed; the message says what went wrong and what to do there."""
+
+
+APP_HINTS = (
+    ("no pretrained weights", "Tick 'Random weights (to try the pipeline)' or enter a 'Checkpoint'."),
+    ("names no pretrained weights", "Enter a 'Checkpoint' (a local weights file)."),
+    ("checkpoint '", "In the form, correct the 'Checkpoint' path (a weights file on the machine that runs "
+                     "FiftyOne) or clear it to use the backbone's own weights."),
+    ("download", "Download the weights once on a connected machine (they are cached), enter a local weights "
+                 "file as 'Checkpoint', or tick 'Random weights (to try the pipeline)'."),
+    ("cannot be reached", "Download the weights once on a connected machine (they are cached), enter a local "
+                          "weights file as 'Checkpoint', or tick 'Random weights (to try the pipeline)'."),
+)
+"""Markers of the library's messages (lower case) and what to do about them in the form, first match wins."""
+
+
+def failure_message(error: BaseException) -> str:
+    """The message the App shows for a failed run: what went wrong, then what to do in the form."""
+    if isinstance(error, OperatorFailure):
+        return f"Grounding failed: {error}"
+    text = str(error).strip() or type(error).__name__
+    # the library's hints name Python and command-line options; the App names its own controls
+    for marker in ("; pass it as checkpoint=", ". To try the pipeline", "; use VideoGEM.from_config",
+                   "; pass checkpoint=", "; pass the path of a local weights file"):
+        if marker in text:
+            text = text[: text.index(marker)]
+    hint = next((h for key, h in APP_HINTS if key in str(error).lower()), None)
+    message = f"Grounding failed: {text}"
+    if hint is None and isinstance(error, (ValueError, TypeError, KeyError)):
+        hint = "Check the form's fields and run again."
+    return message + (f". {hint}" if hint else "")
+
+
+def estimate_frames(target, params: dict, options: dict, label_field: str) -> int | None:
+    """Frames (images) the run would ground, from the collection's labels and metadata; None when
+    the size cannot be known before decoding (videos without ``metadata.frame_count``)."""
+    video = _is_video(target)
+    if not video:
+        total = target.count(options["gt_field"]) if options["frames"] == "gt" else len(target)
+    elif options["frames"] == "gt":
+        total = target.count(options["gt_field"])
+    else:
+        if target.count("metadata.frame_count") < len(target):
+            return None
+        total = int(target.sum("metadata.frame_count") or 0)
+        if isinstance(options["frames"], int):
+            total = -(-total // options["frames"])
+    if not options.get("overwrite"):
+        path = frame_path(label_field, video)
+        if path.split(".")[-1] in (target.get_frame_field_schema() if video else target.get_field_schema()) or {}:
+            total -= target.count(path)
+    return max(0, total)
+
+
+def seconds_per_frame(params: dict) -> float:
+    """A conservative cost of one frame for the form's backbone and device (scaled by input area)."""
+    from fiftyone_videogem.engine.backbones.registry import get_backbone_spec
+
+    device = params.get("device") or "auto"
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    base = GPU_SECONDS_PER_FRAME if device == "cuda" else CPU_SECONDS_PER_FRAME
+    try:
+        size = get_backbone_spec(params.get("backbone") or "clip-vit-b-16").image_size
+        size = size[0] if isinstance(size, (tuple, list)) else size
+    except Exception:  # an unknown name fails when the model loads, with its own message
+        return base
+    return base * (size / 448) ** 2
+
+
+def check_fits_time_limit(target, params: dict, options: dict, label_field: str) -> None:
+    """Refuse an immediate run that would outlast the App's operator time limit
+    (``FIFTYONE_OPERATOR_TIMEOUT``) when its size is known before it starts."""
+    frames = estimate_frames(target, params, options, label_field)
+    if not frames:
+        return
+    seconds = frames * seconds_per_frame(params)
+    limit = fo.config.operator_timeout
+    if limit and seconds > limit:
+        schedule = ("choose Schedule (delegated execution) instead of Execute" if delegation_available() else
+                    "schedule it (delegated execution: start the App with FIFTYONE_ALLOW_LEGACY_ORCHESTRATORS=true "
+                    "and run `fiftyone delegated launch`)")
+        raise OperatorFailure(
+            f"this run would take about {seconds / 60:.0f} min ({frames} frames) and the App stops an operator "
+            f"after {limit} s, so it was not started; {schedule}, or select fewer samples or frames"
+        )
 
 
 # ------------------------------------------------------------------------ shared form parts
@@ -202,7 +351,9 @@ def add_engine_inputs(inputs: types.Object) -> None:
     inputs.bool("decomposition", default=True, label="Verb / object / action decomposition")
     inputs.int("batch_size", default=16, min=1, label="Batch size")
     inputs.enum("device", list(DEVICES), default="auto", label="Device", view=_choices(DEVICES))
-    inputs.bool("random_weights", default=False, view=types.HiddenView())
+    inputs.bool("random_weights", default=False, label="Random weights (to try the pipeline)",
+                description="the backbone's architecture with random weights: runs without a download, "
+                            "but the points and heatmaps mean nothing")
 
 
 def add_heatmap_inputs(inputs: types.Object) -> None:
