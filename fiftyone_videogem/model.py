@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 from typing import TYPE_CHECKING, Any
 
 import fiftyone.core.config as foc
