@@ -130,11 +130,14 @@ def ray_throughput(args) -> None:
         frames = sum(len(v) for v in needed.values())
         single = dataset.limit(1)
         try:
-            torch.set_num_threads(1)  # what one one-CPU actor has
-            start = time.perf_counter()
-            run_videogem(dataset, args.backbone, "local", **options)
-            local = time.perf_counter() - start
-            torch.set_num_threads(os.cpu_count() or 1)
+            def run_locally(field: str) -> float:
+                torch.set_num_threads(1)  # what one one-CPU actor has
+                start = time.perf_counter()
+                run_videogem(dataset, args.backbone, field, **options)
+                torch.set_num_threads(os.cpu_count() or 1)
+                return time.perf_counter() - start
+
+            local = run_locally("local_before")
 
             start = time.perf_counter()
             ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -148,20 +151,25 @@ def ray_throughput(args) -> None:
                 run_videogem(samples, args.backbone, field, executor="ray", num_workers=workers,
                              max_frames_per_unit=args.unit_frames, **kwargs)
                 times[name] = time.perf_counter() - start
+            local_after = run_locally("local_after")  # the machine's load drifts: the local run again, last
         finally:
             ray.shutdown()
             dataset.delete()
 
     print(f"{args.videos} videos, {frames} frames to ground, {args.backbone} at {args.size} px on the CPU "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); ray.init: {init:.1f} s")
-    print(f"local runner, 1 thread: {local:.1f} s, {frames / local:.2f} frames/s")
+    print(f"local runner, 1 thread: {local:.1f} s, {frames / local:.2f} frames/s (again at the end: "
+          f"{local_after:.1f} s)")
     for name, seconds in times.items():
         count = 1 if "frame" in name else frames
         print(f"{name}: {seconds:.1f} s, {count / seconds:.2f} frames/s")
     one, two = times["ray, 1 worker"], times["ray, 2 workers"]
     print(f"2 workers / 1 worker throughput: {one / two:.2f}x")
-    print(f"Ray path over the local runner, 1 worker: {one / local:.2f}x the time "
-          f"({one - local:+.1f} s; a 1-frame run costs {times['ray, 1 frame']:.1f} s)")
+    fixed = times["ray, 1 frame"]
+    local_mean = (local + local_after) / 2
+    print(f"Ray path over the local runner, 1 worker: {one / local_mean:.2f}x the time ({one - local_mean:+.1f} s); "
+          f"fixed cost of a run (1 frame): {fixed:.1f} s; past it, 1 worker runs at "
+          f"{(one - fixed) / local_mean:.2f}x the local runner's time per frame")
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from fiftyone_videogem.engine.grounding import VideoGEM  # noqa: E402
 from fiftyone_videogem.runner import GroundingError, run_videogem  # noqa: E402
 from tests.videos import make_video  # noqa: E402
 
-ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'fiftyone-videogem[ray]'")
+import ray  # noqa: E402  (the ray extra: pip install "fiftyone-videogem[ray]")
 
 # the engine factories below travel to the workers by value: pytest may import this file under a
 # package name (the repository root is a plugin with its own __init__.py) that workers cannot import
@@ -220,7 +220,8 @@ def _labels(dataset, field):
                 [k.confidence for k in keypoints.keypoints],
                 None if heatmap is None else heatmap.map,
             )
-    errors = dict(zip(dataset.values("id"), dataset.values(f"{field}_error")))
+    error_field = f"{field}_error"  # created with the first error written
+    errors = dict(zip(dataset.values("id"), dataset.values(error_field))) if dataset.has_field(error_field) else {}
     return frames, errors
 
 
