@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .backbones.base import Backbone
-from .batching import is_out_of_memory, run_in_batches
+from .batching import BatchLimit, is_out_of_memory, run_in_batches
 from .gem import VisionFeatures, gem_forward, l2_normalize
 from .heatmaps import argmax_points, merge_heatmaps, merge_points, min_max_normalize, upsample
 from .options import COMPONENTS, PRECISIONS, GroundingOptions
@@ -189,6 +189,7 @@ class VideoGEM:
             backbone = backbone.to(self.device)
         self.backbone = backbone
         self.text_cache = TextEmbeddingCache(text_cache_size)
+        self.batch_limit = BatchLimit()  # the batch size that worked after running out of memory
 
     # ------------------------------------------------------------------------------ builders
     @classmethod
@@ -330,7 +331,8 @@ class VideoGEM:
         threads = min(PREPROCESS_THREADS, os.cpu_count() or 1, len(items))
         pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="videogem-preprocess") if threads > 1 else None
         try:
-            return run_in_batches(items, lambda chunk: run(chunk, pool), self.options.batch_size, self.device)
+            return run_in_batches(items, lambda chunk: run(chunk, pool), self.options.batch_size, self.device,
+                                  limit=self.batch_limit)
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
