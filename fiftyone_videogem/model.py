@@ -20,6 +20,15 @@ FiftyOne's ``skip_failures`` logs it and goes on; frames of a video that cannot 
 
 :func:`fiftyone_videogem.runner.run_videogem` grounds with the same model and adds what
 ``apply_model`` cannot do: batches across videos, resume, ``<label_field>_error``, run records.
+
+What ``apply_model`` guards and what it does not: the model's options (types and values) and the
+prompt and ground-truth fields are checked before the first sample, and the model never writes to
+the database. FiftyOne writes what ``predict`` returns into the ``label_field`` you name, replacing
+the labels of the frames it grounds, whoever wrote them (another model's labels too), and records
+no run. The model cannot check or record that field: FiftyOne hands a model only the fields named
+in ``needs_fields`` (``prompt_field``, ``gt_field``), never the label field, and finding it out
+would mean reading FiftyOne's private state. Use ``run_videogem`` where those guards matter: it
+refuses an output field it does not own unless ``overwrite=True`` and records what it created.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import numbers
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +68,79 @@ RUN_OPTIONS = (
 )
 ENGINE_OPTIONS = tuple(f.name for f in dataclasses.fields(GroundingOptions))
 OPTIONS = LOAD_OPTIONS + RUN_OPTIONS + ENGINE_OPTIONS
+
+_BOOL = "True or False"
+OPTION_KINDS: dict[str, tuple[str, str]] = {
+    "backbone": ("str", "a backbone name such as 'clip-vit-b-16' (fvg.list_backbones())"),
+    "checkpoint": ("str", "the path of a local weights file"),
+    "device": ("str", "'cpu', 'cuda', 'cuda:1' or 'auto'"),
+    "random_weights": ("bool", _BOOL),
+    "seed": ("int", "an integer"),
+    "image_size": ("int", "an integer number of pixels, e.g. 448"),
+    "media_type": ("str", "'video' or 'image'"),
+    "prompt_field": ("str", "the name of the field holding the action text, e.g. 'frames.action'"),
+    "gt_field": ("str", "the name of the ground-truth field, e.g. 'frames.gt'"),
+    "prompt": ("str", "the action text, e.g. prompt='cut onion'"),
+    "overwrite": ("bool", _BOOL),
+    "heatmaps": ("str", "'action', 'all' or 'none'"),
+    "heatmap_storage": ("str", "'inline' or 'files'"),
+    "map_dir": ("str", "a directory path"),
+    "heatmap_dtype": ("str", "'uint8' or 'uint16'"),
+    "context_stride": ("number", "a number of seconds, e.g. 0.25"),
+    "context_stride_frames": ("int", "an integer number of frames"),
+    "image_mode": ("bool", _BOOL),
+    "context_edge": ("str", "'clamp', 'repeat_keyframe' or 'skip'"),
+    "run_key": ("str", "a key made of letters, digits and '_'"),
+    "record_run": ("bool", _BOOL),
+}
+"""The type of each option that has one (``frames`` and ``heatmap_size`` are validated by value), and
+what to pass; the engine options take the type of their default (:func:`option_kind`)."""
+
+
+def option_kind(name: str) -> tuple[str, str] | None:
+    """``(kind, what to pass)`` of an option: ``kind`` is ``"str"``, ``"bool"``, ``"int"``,
+    ``"number"``, ``"numbers"`` (a list) or ``"number|None"``; None for options checked by value."""
+    if name in OPTION_KINDS:
+        return OPTION_KINDS[name]
+    field = next((f for f in dataclasses.fields(GroundingOptions) if f.name == name), None)
+    if field is None:
+        return None
+    default = field.default
+    if isinstance(default, bool):
+        return "bool", _BOOL
+    if isinstance(default, int):
+        return "int", "an integer"
+    if isinstance(default, float):
+        return "number", "a number"
+    if isinstance(default, str):
+        return "str", "a string"
+    if isinstance(default, tuple):
+        return "numbers", f"a list of {len(default)} numbers" if name == "merge_weights" else "a list of numbers"
+    return "number|None", "a number, or None"
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if kind == "numbers":
+        return isinstance(value, (list, tuple)) and all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)
+    return number  # "number", "number|None" (None is never checked)
+
+
+def check_option_types(options: dict[str, Any]) -> None:
+    """Raise a ValueError naming the first option whose value has the wrong type (None is always
+    allowed: it means the default)."""
+    for name, value in options.items():
+        kind = option_kind(name)
+        if value is None or kind is None or _is_kind(value, kind[0]):
+            continue
+        raise ValueError(f"{name} must be {kind[1]}, got {value!r} ({type(value).__name__})")
 
 
 class VideoGEMModelConfig(foc.Config):
@@ -118,6 +201,7 @@ class VideoGEMModelConfig(foc.Config):
                 f"unknown option(s) {unknown}; the options are {', '.join(LOAD_OPTIONS + RUN_OPTIONS)} and the "
                 f"engine options {', '.join(ENGINE_OPTIONS)}"
             )
+        check_option_types(d)
         self.backbone = self.parse_string(d, "backbone", default="clip-vit-b-16")
         self.checkpoint = self.parse_string(d, "checkpoint", default=None)
         self.device = self.parse_string(d, "device", default=None)
@@ -180,6 +264,34 @@ class VideoGEMModelConfig(foc.Config):
         return {k: getattr(self, k) for k in NEEDS_FIELDS_KEYS if getattr(self, k)}
 
 
+def load_pretrained(backbone: str, checkpoint: str | None = None, device: str | None = None,
+                    image_size: int | None = None, **options: Any) -> VideoGEM:
+    """``VideoGEM.from_pretrained``, with a checkpoint file that cannot be loaded reported as a
+    ValueError that names the file and the backbone (loading a wrong file raises errors of many
+    types: unpickling, size mismatches, a folder, a truncated archive).
+
+    Args:
+        backbone: a backbone registry name
+        checkpoint (None): a local weights file instead of the download
+        device (None): the torch device (None: CUDA when available)
+        image_size (None): override the backbone's input size
+        **options: engine options
+    """
+    from .engine.grounding import VideoGEM
+
+    try:
+        return VideoGEM.from_pretrained(backbone, checkpoint=checkpoint, device=device, image_size=image_size,
+                                        **options)
+    except Exception as e:
+        if checkpoint is None or isinstance(e, ValueError) or not os.path.exists(checkpoint):
+            raise
+        detail = (str(e).strip().splitlines() or [""])[0]
+        raise ValueError(
+            f"checkpoint '{checkpoint}' could not be loaded into backbone '{backbone}' ({type(e).__name__}: "
+            f"{detail}); pass a weights file of that backbone's architecture"
+        ) from e
+
+
 def describe_weights(config: VideoGEMModelConfig) -> dict[str, Any]:
     """Which weights produce a config's labels, for run records: the checkpoint file (path, size,
     modification time) when one is loaded, random weights and their seed, or the registry's
@@ -233,8 +345,8 @@ def build_engine(config: VideoGEMModelConfig) -> VideoGEM:
             raise ValueError("random_weights=True and checkpoint= contradict each other; pass one")
         return VideoGEM.from_config(config.backbone, seed=config.seed, device=device, image_size=config.image_size,
                                     **options)
-    return VideoGEM.from_pretrained(config.backbone, checkpoint=config.checkpoint, device=device,
-                                    image_size=config.image_size, **options)
+    return load_pretrained(config.backbone, checkpoint=config.checkpoint, device=device,
+                           image_size=config.image_size, **options)
 
 
 class VideoGEMModel(fom.SamplesMixin, fom.Model):

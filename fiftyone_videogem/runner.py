@@ -11,10 +11,15 @@ What a run does, in order:
    it needs; video backbones get the union of their context windows. Frames go through the engine
    in batches that span videos (:class:`Grounder`).
 4. **Writing**: labels are written with one ``set_values`` per field for several samples at a
-   time (every 16 videos or 64 images, and at least every 2 seconds), and when the run stops, also
-   early; a rerun skips frames that already have labels unless ``overwrite=True``.
+   time (every 16 videos or 64 images, and at least every 2 seconds, also in the middle of a long
+   video), heatmaps before keypoints, and when the run stops (an exception, Ctrl-C or SIGTERM) also
+   the frames grounded so far; a rerun skips frames that have every output of the run (keypoints,
+   heatmaps, heatmap files) unless ``overwrite=True``.
 5. **Records**: problems with a sample go to the sample field ``<label_field>_error`` and the
-   run's summary; the run is recorded on the dataset (:mod:`fiftyone_videogem.runs`).
+   run's summary; the run is recorded on the dataset (:mod:`fiftyone_videogem.runs`) with the
+   fields it created, which are the only ones deleting the run deletes. Output fields that exist
+   and were not created by a run of this key, and a rerun with other options, are refused before
+   anything is written unless ``overwrite=True`` (docs/reliability.md).
 
 ``dataset.apply_model(model, ...)`` uses the same planning and grounding for one sample at a time
 (:mod:`fiftyone_videogem.model`), and FiftyOne writes what the model returns.
@@ -23,10 +28,14 @@ What a run does, in order:
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
@@ -34,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 import fiftyone as fo
+import fiftyone.core.fields as fof
 import fiftyone.core.labels as fol
 import fiftyone.core.media as fomm
 import fiftyone.core.utils as fou
@@ -42,6 +52,7 @@ from . import fields as fvf
 from . import labels as fvl
 from . import runs as fvr
 from .datasets.common import PROMPT_PARSER_FIELD
+from .engine.options import COMPONENTS, GroundingOptions
 from .engine.prompts import PARSERS, ActionPrompt, parse_prompt
 from .fields import DEFAULT_LABEL_FIELD, FieldSpec
 from .video import FrameDecoder, VideoError, context_frame_numbers, stride_in_frames
@@ -66,6 +77,36 @@ DEFAULT_CONTEXT_EDGE = "clamp"
 
 class GroundingError(RuntimeError):
     """A sample could not be grounded and the run was asked not to skip failures."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run was stopped by a signal (SIGTERM: ``kill``, ``docker stop``, batch schedulers), which
+    is handled like Ctrl-C: what was grounded is written and recorded, then this is raised."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by signal {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Interrupted` (a KeyboardInterrupt) like Ctrl-C.
+
+    Only in the main thread (Python delivers signals there); elsewhere the block runs unchanged.
+    The previous handler is restored afterwards.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise Interrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def normalize_frames(frames: Any) -> str | int | tuple[int, ...]:
@@ -137,6 +178,8 @@ class GroundingSummary:
         failures: one entry per sample with a problem
         seconds: wall time of the run
         engine_seconds: time spent inside the engine
+        stopped: why the run ended before every sample was done (``"KeyboardInterrupt"``,
+            ``"SIGTERM"``, ``"GroundingError: ..."``), or None when it finished
     """
 
     label_field: str
@@ -151,6 +194,7 @@ class GroundingSummary:
     failures: list[SampleFailure] = field(default_factory=list)
     seconds: float = 0.0
     engine_seconds: float = 0.0
+    stopped: str | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -175,6 +219,7 @@ class GroundingSummary:
             f"{self.frames_grounded} frame(s) grounded in {self.samples_grounded} of {self.samples_total} sample(s) "
             f"into '{self.label_field}', {self.frames_skipped} already labelled, "
             f"{self.samples_failed} sample(s) with failures"
+            + (f"; stopped early ({self.stopped}): rerun to resume" if self.stopped else "")
         )
 
 
@@ -213,6 +258,9 @@ class GroundingSettings:
     """Everything a run needs, resolved against one collection.
 
     ``label_field`` is None for ``apply_model``, where FiftyOne names and writes the fields.
+    A frame (image) counts as done when ``labelled`` (the keypoints) and every field of ``outputs``
+    (the heatmaps; their ``map_path`` when they are files, which must exist) hold a value for it;
+    ``labelled`` is None when nothing can be done yet (a field of the run does not exist).
     """
 
     label_field: str | None  # bare name
@@ -233,6 +281,7 @@ class GroundingSettings:
     clips: bool
     run_key: str | None
     hints: tuple[str, ...] = ()  # hint fields present on the samples' dataset
+    outputs: tuple[FieldSpec, ...] = ()  # heatmap fields every done frame has
 
     @property
     def label_path(self) -> str:
@@ -288,11 +337,67 @@ def _bare_label_field(collection, label_field: Any) -> str:
     return label_field
 
 
+def frame_output_fields(label_field: str, heatmaps: str, options: GroundingOptions) -> list[str]:
+    """The fields a run writes for every grounded frame (image): the keypoints, then the heatmaps that
+    :meth:`~fiftyone_videogem.labels.HeatmapOptions.components` keeps for an engine with ``options``."""
+    grounded = COMPONENTS if options.decomposition else (options.single_prompt,)
+    names = [c for c in fvl.COMPONENT_ORDER if c in grounded]
+    if heatmaps == "none":
+        kept = []
+    elif heatmaps == "action":
+        kept = ["action"] if "action" in names else names[:1]
+    else:
+        merged = len(names) > 1 and options.merge != "point_average" and options.return_heatmaps
+        kept = names + ([fvl.MERGED_HEATMAP] if merged else [])
+    return [label_field] + [fvl.heatmap_field(label_field, c) for c in kept]
+
+
+def check_writable_dir(path: str, role: str) -> None:
+    """Raise a ValueError unless ``path`` is, or can be created as, a writable directory (nothing is
+    created: the nearest existing folder is probed with a temporary file)."""
+    import tempfile
+
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"{role} '{path}' cannot be created: '{existing}' is a file; pass a directory path")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise ValueError(
+            f"{role} '{path}' is not writable ({e.strerror or e} in '{existing}'); pass a directory you can write to"
+        ) from None
+
+
+def _output_specs(collection, label_field: str, heatmaps: fvl.HeatmapOptions,
+                  options: GroundingOptions | None) -> tuple[FieldSpec, ...] | None:
+    """Check the types of the output fields that exist; return the heatmap fields a done frame
+    has (None when one of them does not exist yet, so no frame is done)."""
+    error_name = fvl.error_field(label_field)
+    error_field = collection.get_field(error_name)
+    if error_field is not None and not isinstance(error_field, fof.StringField):
+        raise ValueError(
+            f"'{error_name}' exists as a field of type {type(error_field).__name__}; a run records each sample's "
+            "problems there as text, so choose another label_field or delete that field first"
+        )
+    specs = {name: fvf.label_spec(collection, name, fol.Heatmap)
+             for name in fvl.output_fields(label_field, heatmaps.heatmaps)[1:]}
+    expected = frame_output_fields(label_field, heatmaps.heatmaps, options)[1:] if options is not None else []
+    if any(specs[name] is None for name in expected):
+        return None
+    files = heatmaps.storage == "files"
+    return tuple(dataclasses.replace(specs[n], value_path=f"{specs[n].path}.map_path") if files else specs[n]
+                 for n in expected)
+
+
 def resolve_settings(
     collection,
     config: VideoGEMModelConfig,
     label_field: str | None,
     skip_failures: bool,
+    engine_options: GroundingOptions | None = None,
 ) -> GroundingSettings:
     """Validate ``config`` against ``collection``; every error is a ValueError raised before any work.
 
@@ -301,7 +406,10 @@ def resolve_settings(
         config: the model's config with this run's overrides
         label_field: the run's label field, or None when FiftyOne writes the labels (``apply_model``)
         skip_failures: record failing samples and go on, or raise
+        engine_options (None): the engine's options, which decide the heatmap fields a done frame has
     """
+    if not isinstance(skip_failures, bool):
+        raise ValueError(f"skip_failures must be True or False, got {skip_failures!r}")
     if collection.media_type not in (fomm.VIDEO, fomm.IMAGE):
         raise ValueError(
             f"VideoGEM grounds video and image collections, not '{collection.media_type}' ones; "
@@ -336,15 +444,26 @@ def resolve_settings(
     map_dir = config.map_dir
     if config.heatmap_storage == "files" and not map_dir:
         map_dir = default_map_dir(collection)
+    heatmaps = config.heatmap_options(map_dir=map_dir)
+    outputs: tuple[FieldSpec, ...] = ()
+    if label_field is not None:
+        if heatmaps.storage == "files":
+            check_writable_dir(heatmaps.map_dir, "map_dir (the heatmap files' directory)")
+        found = _output_specs(collection, label_field, heatmaps, engine_options)
+        if found is None:
+            labelled = None
+        else:
+            outputs = found
     hints = tuple(name for name in (PROMPT_PARSER_FIELD, fvf.CONTEXT_EDGE_FIELD)
                   if fvf.hint_field(fvf.root_dataset(collection), name))
     return GroundingSettings(
         label_field=label_field, video=video, prompt=prompt, fixed_prompt=config.prompt, gt=gt,
         labelled=labelled, frames=frames, overwrite=bool(config.overwrite),
-        heatmaps=config.heatmap_options(map_dir=map_dir), stride_seconds=float(config.context_stride),
+        heatmaps=heatmaps, stride_seconds=float(config.context_stride),
         stride_frames=config.context_stride_frames, image_mode=bool(config.image_mode),
         context_edge=config.context_edge, prompt_parser=config.prompt_parser,
         skip_failures=bool(skip_failures), clips=fvf.has_clip_support(collection), run_key=run_key, hints=hints,
+        outputs=outputs,
     )
 
 
@@ -387,10 +506,23 @@ def _fill_plan(plan: SamplePlan, settings: GroundingSettings, values: dict[str, 
         else:
             plan.has_gt = fvf.has_value(values["gt"], s.gt.is_list)
     if s.labelled is not None:
+        # done: the keypoints and every heatmap (and its file) of the run are there
+        present = functools.partial(_output_present, files=s.heatmaps.storage == "files")
         if s.video:
-            plan.labelled_frames = {fn for fn, v in by_frame("labelled") if fvf.has_value(v, True)}
+            done = {fn for fn, v in by_frame("labelled") if fvf.has_value(v, True)}
+            for i in range(len(s.outputs)):
+                done &= {fn for fn, v in by_frame(f"output{i}") if present(v)}
+            plan.labelled_frames = done
         else:
-            plan.labelled = fvf.has_value(values["labelled"], True)
+            plan.labelled = fvf.has_value(values["labelled"], True) and all(
+                present(values[f"output{i}"]) for i in range(len(s.outputs)))
+
+
+def _output_present(value: Any, files: bool) -> bool:
+    """Whether a heatmap value read for resume is there: its id, or for files a ``map_path`` that exists."""
+    if files:
+        return isinstance(value, str) and os.path.isfile(value)
+    return value is not None
 
 
 def _hints_by_source(collection, settings: GroundingSettings) -> dict[str, dict[str, str]]:
@@ -413,7 +545,8 @@ def read_plans(collection, settings: GroundingSettings) -> list[SamplePlan]:
     generated = s.clips or fvf.is_frames_view(collection)
     if s.hints and generated:
         paths["source_id"] = "sample_id"
-    for key, spec in (("prompt", s.prompt), ("gt", s.gt), ("labelled", s.labelled)):
+    outputs = [(f"output{i}", spec) for i, spec in enumerate(s.outputs)] if s.labelled is not None else []
+    for key, spec in (("prompt", s.prompt), ("gt", s.gt), ("labelled", s.labelled), *outputs):
         if spec is not None:
             paths[key] = spec.value_path
     keys = list(paths)
@@ -428,7 +561,7 @@ def read_plans(collection, settings: GroundingSettings) -> list[SamplePlan]:
         source_id = values["source_id"][i] if "source_id" in values else sample_id
         plan.prompt_parser = hints.get(PROMPT_PARSER_FIELD, {}).get(source_id)
         plan.context_edge = hints.get(fvf.CONTEXT_EDGE_FIELD, {}).get(source_id)
-        keys = [k for k in ("prompt", "gt", "labelled") if k in values]
+        keys = [k for k in ("prompt", "gt", "labelled", *(k for k, _ in outputs)) if k in values]
         numbers = (values["frame_number"][i] or []) if s.video else ()
         _fill_plan(plan, s, {k: values[k][i] for k in keys}, {k: numbers for k in keys})
         plans.append(plan)
@@ -539,6 +672,11 @@ class Grounder:
         summary: receives the engine time
         decoder: opens a video: anything with :class:`~fiftyone_videogem.video.FrameDecoder`'s
             interface (``FrameDecoder``)
+
+    Attributes:
+        on_batch: called after each engine batch with the samples in flight (not yet yielded), so
+            that a run can write the frames of a long video before the video is finished (None)
+        in_flight: the samples in flight
     """
 
     def __init__(self, engine: VideoGEM, settings: GroundingSettings, summary: GroundingSummary,
@@ -547,6 +685,8 @@ class Grounder:
         self.settings = settings
         self.summary = summary
         self.decoder = decoder
+        self.on_batch: Callable[[Sequence[SampleState]], None] | None = None
+        self.in_flight: collections.deque[SampleState] = collections.deque()
         self._parsed: dict[tuple[str, str], ActionPrompt] = {}
         info = engine.info
         self.num_frames = int(info.num_frames)
@@ -556,7 +696,7 @@ class Grounder:
     def run(self, plans: Iterable[SamplePlan]) -> Iterator[SampleState]:
         """Yields every sample's state once its frames are grounded, in order."""
         batch: list[_Item] = []
-        queue: collections.deque[SampleState] = collections.deque()
+        queue = self.in_flight = collections.deque()
         batch_size = max(1, int(self.engine.options.batch_size))
         for plan in plans:
             state = SampleState(plan)
@@ -568,6 +708,8 @@ class Grounder:
                     self._ground(batch)
                     batch = []
                     yield from self._finished(queue)
+                    if self.on_batch is not None and queue:
+                        self.on_batch(queue)
             state.decoded = True
             yield from self._finished(queue)
         if batch:
@@ -839,12 +981,12 @@ class Grounder:
 
     # ----------------------------------------------------------------------------- engine
     def _ground(self, batch: list[_Item]) -> None:
+        """Ground a batch; an engine error fails its frames (a run then records them, and raises
+        :class:`GroundingError` after recording when failures are not skipped)."""
         start = time.perf_counter()
         try:
             results = self.engine.ground_batch([item.pixels for item in batch], [item.prompt for item in batch])
-        except Exception as e:
-            if not self.settings.skip_failures:
-                raise
+        except Exception as e:  # MemoryError and the allocator's out-of-memory errors included
             logger.warning("the engine failed on a batch of %d frame(s): %s", len(batch), e)
             for item in batch:
                 frames = [item.frame_number] if item.frame_number is not None else ()
@@ -861,7 +1003,7 @@ class Grounder:
 def sample_labels(state: SampleState, settings: GroundingSettings, label_field: str,
                   file_prefix: str = "") -> dict[str, Any]:
     """The labels of a grounded sample, keyed by field name: ``{field: {frame_number: label}}`` for
-    videos, ``{field: label}`` for images.
+    videos, ``{field: label}`` for images. Frames already written (result None) are left out.
 
     Args:
         state: the grounded sample
@@ -875,6 +1017,8 @@ def sample_labels(state: SampleState, settings: GroundingSettings, label_field: 
     plan = state.plan
     labels: dict[str, Any] = {}
     for frame_number, result in sorted(state.results.items()):
+        if result is None:
+            continue
         stem = os.path.join(file_prefix, plan.sample_id)
         if settings.video:
             stem = os.path.join(stem, f"{frame_number:06d}")
@@ -893,9 +1037,25 @@ def finished_labels(state: SampleState, settings: GroundingSettings) -> dict[str
     try:
         return sample_labels(state, settings, settings.label_field, file_prefix=settings.label_field)
     except OSError as e:
-        state.results.clear()
+        state.results = {n: r for n, r in state.results.items() if r is None}  # those written stay counted
         state.fail(str(e))
         return {}
+
+
+def partial_labels(state: SampleState, settings: GroundingSettings) -> dict[str, Any]:
+    """The labels of the frames of an unfinished video grounded since its last partial write, which
+    are then marked written (their results dropped to free memory, their count kept); {} when a
+    heatmap file cannot be written (the end of the sample records why)."""
+    fresh = {n: r for n, r in state.results.items() if r is not None}
+    if not fresh:
+        return {}
+    try:
+        labels = sample_labels(dataclasses.replace(state, results=fresh), settings, settings.label_field,
+                               file_prefix=settings.label_field)
+    except OSError:
+        return {}
+    state.results.update(dict.fromkeys(fresh))
+    return labels
 
 
 # --------------------------------------------------------------------------------- writing
@@ -903,7 +1063,9 @@ class _Writer:
     """Writes labels with one ``set_values`` per field for several samples at a time.
 
     Buffered samples are written once ``flush_every`` samples are waiting or ``flush_seconds``
-    have passed since the last write, and when the run ends (also when it is interrupted).
+    have passed since the last write, and when the run ends (also when it is interrupted). Heatmaps
+    are written before keypoints, and the error field last, so a frame never has keypoints without
+    the heatmaps that were buffered with them (and resume checks both).
     """
 
     def __init__(self, collection, settings: GroundingSettings, flush_every: int | None = None,
@@ -918,19 +1080,32 @@ class _Writer:
         self._last_flush = time.monotonic()
         self.fields_written: set[str] = set()
 
-    def write(self, sample_id: str, labels: dict[str, Any], error: str | None) -> None:
-        """``labels``: ``{field: {frame_number: label}}`` for videos, ``{field: label}`` for images."""
+    def write(self, sample_id: str, labels: dict[str, Any], error: str | None, partial: bool = False) -> None:
+        """``labels``: ``{field: {frame_number: label}}`` for videos, ``{field: label}`` for images;
+        ``partial``: some frames of a sample not finished yet (its error field is left alone)."""
         for name, value in labels.items():
             if self.settings.video and not value:
                 continue
-            self._buffer[name][sample_id] = value
+            if self.settings.video:
+                self._buffer[name].setdefault(sample_id, {}).update(value)
+            else:
+                self._buffer[name][sample_id] = value
+        if partial:
+            return
         self._buffer[self.error_name][sample_id] = error  # also clears the error of an earlier run
         self._buffered += 1
-        if self._buffered >= self.flush_every or time.monotonic() - self._last_flush > self.flush_seconds:
+        if self._buffered >= self.flush_every or self.due():
             self.flush()
 
+    def due(self) -> bool:
+        """Whether ``flush_seconds`` have passed since the last write."""
+        return time.monotonic() - self._last_flush > self.flush_seconds
+
     def flush(self) -> None:
-        for name, values in self._buffer.items():
+        label_field = self.settings.label_field
+        order = sorted(self._buffer, key=lambda name: (name == self.error_name, name == label_field))
+        for name in order:
+            values = self._buffer[name]
             if name == self.error_name and self.target.get_field(name) is None:
                 # FiftyOne cannot infer a field's type from None values: create it with the first error
                 values = {k: v for k, v in values.items() if v is not None}
@@ -938,11 +1113,14 @@ class _Writer:
                 continue
             frame_level = self.settings.video and name != self.error_name
             path = fvf.frame_path(name, frame_level)
-            self.target.set_values(path, values, key_field="id")
+            self._set(path, values)
             self.fields_written.add(path)
         self._buffer.clear()
         self._buffered = 0
         self._last_flush = time.monotonic()
+
+    def _set(self, path: str, values: dict[str, Any]) -> None:
+        self.target.set_values(path, values, key_field="id")
 
 
 # ----------------------------------------------------------------------------- run lifecycle
@@ -955,29 +1133,37 @@ class _Run:
         self.collection = collection
         self.engine = engine
         self.config = config
-        self.settings = resolve_settings(collection, config, label_field, skip_failures)
+        self.settings = resolve_settings(collection, config, label_field, skip_failures, engine.options)
         s = self.settings
+        record = self.run_config()
+        fvr.check_output_fields(collection, s.run_key, record["fields"], s.overwrite)
+        record.update(self._provenance(fvr.videogem_run_config(collection, s.run_key), record))
         self.summary = GroundingSummary(label_field=s.label_path, run_key=s.run_key)
         self.plans = read_plans(collection, s)
         self.summary.samples_total = len(self.plans)
         self.writer = _Writer(collection, s)
         self.grounder = Grounder(engine, s, self.summary, decoder=decoder)
+        self.grounder.on_batch = self._write_in_flight
         if s.run_key:
-            fvr.register_videogem_run(collection, s.run_key, self.run_config())
+            fvr.register_videogem_run(collection, s.run_key, record)
         logger.info(
             "grounding %d sample(s) with %s into '%s' (%s, frames=%r)",
             len(self.plans), engine.info.name, s.label_path, s.prompt_source, s.frames,
         )
 
     def run_config(self) -> dict:
+        from .model import describe_weights
+
         s = self.settings
+        weights = describe_weights(self.config)
         names = fvl.output_fields(s.label_field, s.heatmaps.heatmaps)
         written = [fvf.frame_path(f, s.video) for f in names] + [fvl.error_field(s.label_field)]
         return dict(
             label_field=s.label_path,
             fields=fvf.root_paths(self.collection, written) if fvf.is_frames_view(self.collection) else written,
             backbone=self.engine.info.name,
-            engine=_jsonable(self.engine.config()),
+            engine=_jsonable(_engine_record(self.engine, weights)),
+            weights=_jsonable(weights),
             model=_jsonable(self.config.to_dict()),
             prompt_source=s.prompt_source,
             prompt_field=s.prompt.path if s.prompt is not None else None,
@@ -990,6 +1176,42 @@ class _Run:
             map_dir=s.heatmaps.map_dir if s.heatmaps.storage == "files" else None,
             media_type=self.collection.media_type,
         )
+
+    def _provenance(self, previous: dict | None, record: dict) -> dict:
+        """What the record says about the labels already in the field, so that it stays true.
+
+        A rerun whose label options differ from the earlier run's (:func:`option_differences`) is
+        refused unless ``overwrite``; with it, ``earlier_options`` keeps the options of earlier runs
+        whose labels may remain on frames this run does not ground again. Frame selections only add
+        frames: ``frame_selections`` lists every selection grounded into the field.
+        """
+        selection = {"frames": record["frames"], "gt_field": record["gt_field"] if record["frames"] == "gt" else None}
+        if previous is None or fvf.root_dataset(self.collection).get_field(record["fields"][0]) is None:
+            return {"earlier_options": [], "frame_selections": [selection]}
+        selections = list(previous.get("frame_selections") or [])
+        earlier = list(previous.get("earlier_options") or [])
+        differences = option_differences(previous, record)
+        if differences and not self.settings.overwrite:
+            raise ValueError(
+                f"'{record['fields'][0]}' holds labels of run '{self.settings.run_key}' made with other options "
+                f"({'; '.join(differences)}); nothing was written. Pass overwrite=True to ground the selected frames "
+                "again with these options (the record keeps the earlier options), or choose another label_field"
+            )
+        if differences:
+            earlier.append(label_options(previous))
+        return {"earlier_options": earlier,
+                "frame_selections": selections + ([selection] if selection not in selections else [])}
+
+    def _write_in_flight(self, states: Sequence[SampleState], force: bool = False) -> None:
+        """Write the frames grounded so far of unfinished samples (a long video), at most every
+        ``flush_seconds``, or now with ``force``."""
+        if not force and not self.writer.due():
+            return
+        for state in states:
+            labels = partial_labels(state, self.settings)
+            if labels:
+                self.writer.write(state.plan.sample_id, labels, None, partial=True)
+        self.writer.flush()
 
     def states(self) -> Iterator[SampleState]:
         """Ground every sample, write its labels and yield its state."""
@@ -1013,19 +1235,65 @@ class _Run:
                 self.writer.flush()
                 raise GroundingError(f"sample {plan.sample_id} ('{plan.filepath}'): {error}")
 
-    def close(self) -> GroundingSummary:
-        self.writer.flush()
+    def close(self, stopped: str | None = None) -> GroundingSummary:
+        """Write what is buffered, and the frames of unfinished samples; record the run.
+
+        Args:
+            stopped (None): why the run ended early, if it did (see :attr:`GroundingSummary.stopped`)
+        """
+        in_flight = [state for state in self.grounder.in_flight if state.results]
+        self._write_in_flight(in_flight, force=True)
+        for state in in_flight:  # counted as grounded; the samples finish in the next run
+            self.summary.frames_grounded += len(state.results)
+        self.summary.stopped = stopped
         self.summary.seconds = time.perf_counter() - self.started
         _finalize_dataset(self.collection, self.settings, self.writer.fields_written)
         if self.writer.fields_written:
             # set_values() leaves samples and frames already loaded in memory stale
             fvf.root_dataset(self.collection).reload()
         if self.settings.run_key:
+            fvr.settle_created_fields(self.collection, self.settings.run_key)
             results = self.summary.to_dict()
             results.pop("run_key", None)
             fvr.save_videogem_results(self.collection, self.settings.run_key, results)
         logger.info("%s", self.summary)
         return self.summary
+
+
+def _engine_record(engine: VideoGEM, weights: dict) -> dict:
+    """The engine's config, with the licence of the weights actually loaded."""
+    record = engine.config()
+    record["license"] = weights.get("license") or record.get("license")
+    return record
+
+
+EXECUTION_OPTIONS = ("batch_size", "exact", "license")
+"""Engine facts of a run record that change no label (the exact pathway equals the fused one to
+within float rounding)."""
+
+LABEL_OPTIONS = ("checkpoint", "random_weights", "heatmaps", "heatmap_storage", "heatmap_size", "heatmap_dtype",
+                 "context_stride", "context_stride_frames", "image_mode", "context_edge")
+"""Model options of a run record that decide its labels, besides the engine's."""
+
+
+def label_options(record: dict) -> dict[str, Any]:
+    """The options of a run record (a config dict) that decide what a label is: the engine's options
+    and backbone, the weights, the prompt source, the heatmap and context settings (not the frame
+    selection, which decides which frames get one)."""
+    model = record.get("model") or {}
+    options = {k: v for k, v in (record.get("engine") or {}).items() if k not in EXECUTION_OPTIONS}
+    options.update({k: model.get(k) for k in LABEL_OPTIONS})
+    if model.get("random_weights"):
+        options["seed"] = model.get("seed")
+    options["prompt_source"] = record.get("prompt_source")
+    return options
+
+
+def option_differences(before: dict, now: dict) -> list[str]:
+    """``"weighting: 'none' before, 'static' now"`` for each label option that differs between two run records."""
+    old, new = label_options(before), label_options(now)
+    return [f"{k}: {old.get(k)!r} before, {new.get(k)!r} now"
+            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
 
 
 def _jsonable(value):
@@ -1116,19 +1384,30 @@ def iter_videogem(
 
     The same as :func:`run_videogem`, as a generator (operators yield progress from it). The last
     event carries the summary. Settings are validated before the first event. Labels are written
-    in small groups as the run goes, and the rest when the generator finishes or is closed early.
+    in small groups as the run goes (within a long video too), and the rest when the generator
+    finishes or is closed early. In the main thread SIGTERM is handled like Ctrl-C while the
+    generator runs: what was grounded is written and recorded, then :class:`Interrupted` is raised.
     """
     model = _as_model(model, options)
     config = model.config.replace(**options) if options else model.config
     run = _Run(model.engine, config, samples, label_field, skip_failures, decoder)
     total = len(run.plans)
     done = 0
+    stopped = "closed early"
     try:
-        for state in run.states():
-            done += 1
-            yield GroundingProgress(done, total, run.summary.frames_grounded, state.plan.sample_id, state.error)
+        with sigterm_as_interrupt():
+            for state in run.states():
+                done += 1
+                yield GroundingProgress(done, total, run.summary.frames_grounded, state.plan.sample_id, state.error)
+        stopped = None
+    except Interrupted as e:
+        stopped = signal.Signals(e.signum).name
+        raise
+    except BaseException as e:
+        stopped = type(e).__name__ if isinstance(e, (KeyboardInterrupt, GeneratorExit)) else f"{type(e).__name__}: {e}"
+        raise
     finally:
-        summary = run.close()
+        summary = run.close(stopped)
     yield GroundingProgress(done, total, summary.frames_grounded, None, None, summary)
 
 
@@ -1192,6 +1471,17 @@ def run_videogem(
     else:
         raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
     events = iterate(samples, model, label_field, skip_failures=skip_failures, decoder=decoder, **options)
+    try:
+        return _consume(events, progress)
+    except BaseException as e:
+        # an interruption that lands here (in a progress callback, between two events) goes into the
+        # generator, which writes and records what was grounded, and why the run stopped, at once
+        with contextlib.suppress(BaseException):
+            events.throw(e)
+        raise
+
+
+def _consume(events: Iterator[GroundingProgress], progress) -> GroundingSummary:
     summary = None
     if callable(progress):
         for event in events:

@@ -591,8 +591,12 @@ def test_frames_view(dataset, tmp_path):
     assert video_frames[11][f"{LABEL}_points"].keypoints[0].label == "close door"
     assert video_frames[4][f"{LABEL}_heatmap"].map.shape == (4, 4)
 
-    # run_videogem on a frames view accepts frames.<field>, writes through to the videos, and resumes
-    summary = run_videogem(frames, model, LABEL, prompt_field="frames.step", gt_field="frames.gt", progress=False)
+    # run_videogem on a frames view accepts frames.<field>, writes through to the videos, and resumes;
+    # apply_model wrote frames.vgem_heatmap, which no run owns: writing there takes overwrite=True
+    with pytest.raises(ValueError, match="frames.vgem_heatmap' exists and was not created by a VideoGEM run"):
+        run_videogem(frames, model, LABEL, prompt_field="frames.step", gt_field="frames.gt", progress=False)
+    summary = run_videogem(frames, model, LABEL, prompt_field="frames.step", gt_field="frames.gt", overwrite=True,
+                           progress=False)
     assert summary.frames_grounded == 2
     assert dataset[sample.id].frames[11][LABEL].keypoints[0].label == "close door"
     assert "frames.vgem_heatmap" in dataset.app_config.active_fields.paths
@@ -631,9 +635,9 @@ def test_image_dataset(dataset, tmp_path):
                         progress=False)
     assert sorted(n for c in engine.calls for n in c) == [3, 3, 9, 17]
 
-    # run_videogem records the failures, and resumes
+    # run_videogem records the failures, and resumes (apply_model wrote vgem_heatmap: overwrite=True)
     engine.calls.clear()
-    run_videogem(dataset, model, LABEL, prompt_field="action", gt_field="gt", progress=False)
+    run_videogem(dataset, model, LABEL, prompt_field="action", gt_field="gt", overwrite=True, progress=False)
     errors = dataset.values(f"{LABEL}_error")
     assert errors[:3] == [None] * 3
     assert "no ground truth in 'gt'" in errors[3] and "does not exist" in errors[4]
