@@ -4,6 +4,10 @@
 imports the benchmark (or reuses the dataset imported before), grounds every annotated frame
 (resuming a run that was interrupted), evaluates with ``protocol="paper"`` and prints the result in
 the layout of the paper's tables with the paper's numbers beside ours. Results are saved as JSON.
+
+What can be checked is checked before the long work: the ``--output`` file can be written (before
+the import), and the evaluation key derived from the label field is valid and free (before the
+grounding).
 """
 
 from __future__ import annotations
@@ -141,16 +145,38 @@ def run_key_for(backbone: str, options: dict) -> str:
     return f"vgem_{_slug(backbone)}_{digest}"
 
 
-def run_benchmark(args: argparse.Namespace) -> int:
-    import fiftyone as fo
+def check_eval_key(dataset, eval_key: str, label_field: str) -> None:
+    """Refuse, before the grounding, an evaluation key the pointing game would refuse after it
+    (with the fields it would write when the labels exist already).
 
+    Args:
+        dataset: the imported benchmark
+        eval_key: the key the command derives from the label field
+        label_field: the label field (``--label-field`` or the derived one)
+    """
+    from .evaluation import eval_key_problem
+
+    pred = f"frames.{label_field}"
+    problem = eval_key_problem(dataset, eval_key, pred, "frames.gt") if dataset.get_field(pred) else None
+    problem = problem or eval_key_problem(dataset, eval_key)
+    if problem is not None:
+        raise ValueError(
+            f"the evaluation key '{eval_key}' derived from the label field '{label_field}' cannot be used: {problem}. "
+            "Pass --label-field with another name (letters, digits and '_'); nothing was grounded"
+        )
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
     from . import datasets as fvd
+    from .cli import check_output_file
     from .evaluation import evaluate_pointing_game, save_triage_views
     from .model import load_model
     from .runner import run_videogem
 
     bench = BENCHMARKS[args.dataset]
     name = args.name or f"videogem-{bench.name}"
+    output = args.output or f"{name}-{_slug(args.backbone)}.json"
+    check_output_file(output, "--output")
     loader = getattr(fvd, bench.loader)
     dataset = loader(args.annotations, args.videos, name=name, max_videos=args.max_videos)
     report = fvd.get_import_report(dataset)
@@ -168,6 +194,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
     label_field = args.label_field or run_key_for(args.backbone, dict(engine_options, **model_options,
                                                                       checkpoint=args.checkpoint,
                                                                       random=args.random_weights))
+    eval_key = f"{label_field}_pg"
+    check_eval_key(dataset, eval_key, label_field)
     model = load_model(args.backbone, checkpoint=args.checkpoint, device=args.device,
                        random_weights=args.random_weights, **engine_options, **model_options)
     prompt_field = "frames.action" if dataset.has_frame_field("action") else "action"
@@ -175,7 +203,6 @@ def run_benchmark(args: argparse.Namespace) -> int:
                            frames="gt", overwrite=args.overwrite, progress=True)
     logger.info("%s", summary)
 
-    eval_key = f"{label_field}_pg"
     results = evaluate_pointing_game(dataset, f"frames.{label_field}", "frames.gt", eval_key=eval_key,
                                      protocol="paper", box_mode="any")
     save_triage_views(dataset, eval_key)
@@ -193,7 +220,6 @@ def run_benchmark(args: argparse.Namespace) -> int:
     if args.random_weights:
         print("\nnote: random weights; these numbers only show that the pipeline runs")
 
-    output = args.output or f"{name}-{_slug(args.backbone)}.json"
     payload = dict(
         benchmark=bench.name, dataset=dataset.name, backbone=args.backbone, checkpoint=args.checkpoint,
         random_weights=args.random_weights, label_field=label_field, eval_key=eval_key,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from .engine.options import MERGE_MODES, PARSERS, PRECISIONS, WEIGHTING_MODES
@@ -56,12 +57,35 @@ def engine_options(args: argparse.Namespace) -> dict:
 def build_engine(args: argparse.Namespace):
     """A VideoGEM engine from the common command-line options."""
     from .engine.grounding import VideoGEM
+    from .model import load_pretrained
 
     options = engine_options(args)
     if args.random_weights:
         logger.warning("using random weights: the output shows the pipeline works, not where actions are")
         return VideoGEM.from_config(args.backbone, device=args.device, **options)
-    return VideoGEM.from_pretrained(args.backbone, checkpoint=args.checkpoint, device=args.device, **options)
+    return load_pretrained(args.backbone, checkpoint=args.checkpoint, device=args.device, **options)
+
+
+def check_output_file(path: str, flag: str, image: bool = False) -> None:
+    """Refuse an output file that could not be written, before any work is done.
+
+    Args:
+        path: the file to write
+        flag: the option that named it (``"--output"``), for messages
+        image (False): whether it is a picture (its extension must be one OpenCV writes)
+    """
+    import cv2
+
+    from .runner import check_writable_dir
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{flag} '{path}' is a folder; pass the path of a file to write")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{flag} '{path}': the folder '{folder}' does not exist; create it or pass another path")
+    check_writable_dir(folder, f"the folder of {flag}")
+    if image and not cv2.haveImageWriter(path):
+        raise ValueError(f"{flag} '{path}': pictures are written as .png or .jpg; pass a path with one of those")
 
 
 def cmd_backbones(args: argparse.Namespace) -> int:
@@ -76,6 +100,7 @@ def cmd_ground(args: argparse.Namespace) -> int:
     from .video import FrameDecoder, context_frame_numbers, probe, seconds_to_frame_number, stride_in_frames
     from .visualize import render_result, save_rgb
 
+    check_output_file(args.output, "--output", image=True)
     info = probe(args.video)
     if args.frame is not None:
         target = args.frame
@@ -84,7 +109,8 @@ def cmd_ground(args: argparse.Namespace) -> int:
     else:
         target = (info.num_frames + 1) // 2
     if not 1 <= target <= info.num_frames:
-        raise SystemExit(f"frame {target} is outside the video '{args.video}' (frames 1..{info.num_frames})")
+        raise ValueError(f"frame {target} is outside the video '{args.video}' (frames 1..{info.num_frames}); "
+                         "pass --frame or --time inside it")
     engine = build_engine(args)
     t, index = engine.info.num_frames, engine.info.target_frame
     numbers = [target]
@@ -94,7 +120,8 @@ def cmd_ground(args: argparse.Namespace) -> int:
     with FrameDecoder(args.video) as decoder:
         decoded = dict(decoder.frames(numbers))
         if decoder.missing:
-            raise SystemExit(f"could not decode frames {decoder.missing} of '{args.video}'")
+            raise ValueError(f"could not decode frames {decoder.missing} of '{args.video}'; the file may be damaged, "
+                             "re-encode it or pick another frame")
     frames = [decoded[n] for n in numbers]
     result = engine.ground(frames if t > 1 else frames[0], args.prompt)
     save_rgb(args.output, render_result(decoded[target], result))
@@ -242,11 +269,25 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).propagate = False
     try:
         return args.func(args) or 0
-    except (ValueError, RuntimeError, FileNotFoundError) as e:
+    except KeyboardInterrupt as e:  # Ctrl-C, and SIGTERM during a grounding run (runner.Interrupted)
         if args.verbose:
+            raise
+        reason = f" ({e})" if str(e) else ""
+        print(f"interrupted{reason}: labels written so far are kept; run the command again to resume",
+              file=sys.stderr)
+        return 128 + getattr(e, "signum", 2)
+    except Exception as e:
+        from .video import VideoError
+
+        if args.verbose or not isinstance(e, USER_ERRORS + (VideoError,)):
             raise
         print(f"error: {e}", file=sys.stderr)
         return 1
+
+
+USER_ERRORS = (ValueError, RuntimeError, OSError)
+"""What a user's input can cause (with video errors): reported as ``error: <message>`` and exit code 1,
+without a traceback (``-v`` shows it). The messages say what went wrong and what to do."""
 
 
 if __name__ == "__main__":
