@@ -234,6 +234,7 @@ class GroundingProgress:
         sample_id: the sample just finished
         failure: its failure reason, or None
         summary: the run's summary, only on the last event
+        partial: the grounded share of the samples in flight (batch events of ``progress_per_batch``)
     """
 
     samples_done: int
@@ -242,10 +243,11 @@ class GroundingProgress:
     sample_id: str | None = None
     failure: str | None = None
     summary: GroundingSummary | None = None
+    partial: float = 0.0
 
     @property
     def fraction(self) -> float:
-        return 1.0 if self.samples_total == 0 else self.samples_done / self.samples_total
+        return 1.0 if self.samples_total == 0 else min(1.0, (self.samples_done + self.partial) / self.samples_total)
 
     @property
     def label(self) -> str:
@@ -686,6 +688,7 @@ class Grounder:
         self.summary = summary
         self.decoder = decoder
         self.on_batch: Callable[[Sequence[SampleState]], None] | None = None
+        self.yield_batches = False
         self.in_flight: collections.deque[SampleState] = collections.deque()
         self._parsed: dict[tuple[str, str], ActionPrompt] = {}
         info = engine.info
@@ -710,6 +713,8 @@ class Grounder:
                     yield from self._finished(queue)
                     if self.on_batch is not None and queue:
                         self.on_batch(queue)
+                    if self.yield_batches:
+                        yield None
             state.decoded = True
             yield from self._finished(queue)
         if batch:
@@ -1213,11 +1218,19 @@ class _Run:
                 self.writer.write(state.plan.sample_id, labels, None, partial=True)
         self.writer.flush()
 
-    def states(self) -> Iterator[SampleState]:
-        """Ground every sample, write its labels and yield its state."""
+    def states(self) -> Iterator[SampleState | None]:
+        """Ground every sample, write its labels and yield its state (and None after each engine
+        batch when ``grounder.yield_batches``)."""
         for state in self.grounder.run(self.plans):
-            self._finish(state)
+            if state is not None:
+                self._finish(state)
             yield state
+
+    def in_flight_progress(self) -> tuple[int, float]:
+        """Frames grounded of the samples in flight, and their grounded share (in samples)."""
+        states = [s for s in self.grounder.in_flight if s.results]
+        share = sum(min(1.0, len(s.results) / max(len(s.targets), len(s.results))) for s in states)
+        return sum(len(s.results) for s in states), share
 
     def _finish(self, state: SampleState) -> None:
         self.record(state, finished_labels(state, self.settings))
@@ -1378,9 +1391,15 @@ def iter_videogem(
     *,
     skip_failures: bool = True,
     decoder: Callable[[str], FrameDecoder] = FrameDecoder,
+    progress_per_batch: bool = False,
     **options: Any,
 ) -> Iterator[GroundingProgress]:
     """Ground ``samples`` and yield a :class:`GroundingProgress` after each sample.
+
+    With ``progress_per_batch`` it also yields an event when the work starts (nothing done yet)
+    and one after every engine batch (``sample_id`` None, ``partial`` the share of the samples in
+    flight already grounded), so that a progress bar starts with the work and advances within a
+    long video.
 
     The same as :func:`run_videogem`, as a generator (operators yield progress from it). The last
     event carries the summary. Settings are validated before the first event. Labels are written
@@ -1391,12 +1410,19 @@ def iter_videogem(
     model = _as_model(model, options)
     config = model.config.replace(**options) if options else model.config
     run = _Run(model.engine, config, samples, label_field, skip_failures, decoder)
+    run.grounder.yield_batches = progress_per_batch
     total = len(run.plans)
     done = 0
     stopped = "closed early"
     try:
         with sigterm_as_interrupt():
+            if progress_per_batch:
+                yield GroundingProgress(0, total, 0)
             for state in run.states():
+                if state is None:
+                    frames, partial = run.in_flight_progress()
+                    yield GroundingProgress(done, total, run.summary.frames_grounded + frames, partial=partial)
+                    continue
                 done += 1
                 yield GroundingProgress(done, total, run.summary.frames_grounded, state.plan.sample_id, state.error)
         stopped = None
@@ -1468,6 +1494,7 @@ def run_videogem(
         from .distributed import iter_videogem as iterate
     elif executor == "local":
         iterate = iter_videogem
+        options["progress_per_batch"] = True  # the bar starts when the work starts
     else:
         raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
     events = iterate(samples, model, label_field, skip_failures=skip_failures, decoder=decoder, **options)
@@ -1485,7 +1512,8 @@ def _consume(events: Iterator[GroundingProgress], progress) -> GroundingSummary:
     summary = None
     if callable(progress):
         for event in events:
-            progress(event)
+            if event.sample_id is not None or event.summary is not None:  # one event per sample
+                progress(event)
             summary = event.summary or summary
         return summary
     first = next(events)
