@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import pickle
 import sys
 
 from .engine.options import MERGE_MODES, PARSERS, PRECISIONS, WEIGHTING_MODES
@@ -285,9 +286,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-USER_ERRORS = (ValueError, RuntimeError, OSError)
-"""What a user's input can cause (with video errors): reported as ``error: <message>`` and exit code 1,
-without a traceback (``-v`` shows it). The messages say what went wrong and what to do."""
+USER_ERRORS = (ValueError, RuntimeError, OSError, pickle.UnpicklingError)
+"""What a user's input can cause (with video errors; a damaged annotation pickle is an unpickling
+error): reported as ``error: <message>`` and exit code 1, without a traceback (``-v`` shows it).
+The messages say what went wrong and what to do."""
 
 
 if __name__ == "__main__":

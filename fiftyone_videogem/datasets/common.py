@@ -441,14 +441,14 @@ def load_annotation_pickle(path: str | os.PathLike, encoding: str = "ASCII") -> 
             DALY's pickle)
 
     Raises:
-        pickle.UnpicklingError: if the pickle references anything else
+        pickle.UnpicklingError: naming the file, if the pickle references anything else or cannot
+            be read (truncated, damaged, not a pickle)
     """
     with open(path, "rb") as f:
         try:
             return _AnnotationUnpickler(f, encoding=encoding).load()
-        except pickle.UnpicklingError:
-            raise
-        except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, UnicodeDecodeError) as e:
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError,
+                UnicodeDecodeError) as e:
             raise pickle.UnpicklingError(
                 f"'{os.fspath(path)}' is not a readable annotation pickle ({type(e).__name__}: {e}); the file is "
                 "damaged or of another kind: download it again"
