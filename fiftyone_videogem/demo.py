@@ -27,9 +27,7 @@ import hashlib
 import logging
 import os
 import re
-import signal
 import tempfile
-import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -341,23 +339,6 @@ def load_demo_model(args: argparse.Namespace):
         ) from e
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM (``kill``, ``docker stop``) raises KeyboardInterrupt like Ctrl+C."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _temporary_name(name: str) -> str:
     return f"{name}-building-{uuid.uuid4().hex[:8]}"
 
@@ -513,6 +494,8 @@ def open_app(dataset, port: int, remote: bool = False) -> None:
     """Serves ``dataset`` in the FiftyOne App, with the plugin loaded, until Ctrl+C or SIGTERM."""
     import fiftyone as fo
 
+    from .runner import sigterm_as_interrupt
+
     with app_plugins_dir() as plugin_name, sigterm_as_interrupt():
         session = fo.launch_app(dataset, port=port, remote=remote, auto=False)
         try:
@@ -538,6 +521,8 @@ def run_demo(args: argparse.Namespace) -> int:
         if EVAL_KEY in dataset.list_evaluations():
             dataset.load_evaluation_results(EVAL_KEY).print_report()
     else:
+        from .runner import sigterm_as_interrupt
+
         model = load_demo_model(args)
         try:
             with sigterm_as_interrupt():

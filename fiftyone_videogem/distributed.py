@@ -591,32 +591,38 @@ def iter_videogem(
     # settings are checked (and the run registered) before Ray starts, which takes a while
     run = fvrun._Run(engine, config, samples, label_field, skip_failures, decoder=decoder or FrameDecoder)
     started = False
+    stopped = "closed early"  # why the run ended early, for its record, in the local runner's words
     try:
-        ray, started = connect(address)
-        workers, gpus = pool_size(ray, num_workers, num_gpus_per_worker, num_cpus_per_worker)
-        units = _units(run, samples, workers, max_frames_per_unit)
-        if units:
-            workers = min(workers, len(units))
-            per_batch = units_per_batch or (1 if run.settings.video else max(1, int(engine.options.batch_size)))
-            logger.info("%d work unit(s) for %d worker(s) with %s GPU and %s CPU each", len(units), workers,
-                        gpus, num_cpus_per_worker)
-            plans = {plan.sample_id: plan for plan in run.plans}
-            items = [{"unit": pickle.dumps((unit, plans[unit.sample_id]))} for unit in units]
-            pipeline = ray.data.from_items(items).map_batches(
-                GroundingActor,
-                fn_constructor_kwargs=dict(factory=factory, settings=run.settings,
-                                           dataset_name=root_dataset(samples).name, decoder=decoder),
-                batch_size=per_batch,
-                compute=ray.data.ActorPoolStrategy(size=workers),
-                num_gpus=gpus,
-                num_cpus=num_cpus_per_worker,
-                runtime_env={"env_vars": worker_environment()},
-                max_restarts=max_retries,
-                max_task_retries=max_retries,
-            )
-            yield from _collect(run, pipeline, fvrun)
+        with fvrun.sigterm_as_interrupt():
+            ray, started = connect(address)
+            workers, gpus = pool_size(ray, num_workers, num_gpus_per_worker, num_cpus_per_worker)
+            units = _units(run, samples, workers, max_frames_per_unit)
+            if units:
+                workers = min(workers, len(units))
+                per_batch = units_per_batch or (1 if run.settings.video else max(1, int(engine.options.batch_size)))
+                logger.info("%d work unit(s) for %d worker(s) with %s GPU and %s CPU each", len(units), workers,
+                            gpus, num_cpus_per_worker)
+                plans = {plan.sample_id: plan for plan in run.plans}
+                items = [{"unit": pickle.dumps((unit, plans[unit.sample_id]))} for unit in units]
+                pipeline = ray.data.from_items(items).map_batches(
+                    GroundingActor,
+                    fn_constructor_kwargs=dict(factory=factory, settings=run.settings,
+                                               dataset_name=root_dataset(samples).name, decoder=decoder),
+                    batch_size=per_batch,
+                    compute=ray.data.ActorPoolStrategy(size=workers),
+                    num_gpus=gpus,
+                    num_cpus=num_cpus_per_worker,
+                    runtime_env={"env_vars": worker_environment()},
+                    max_restarts=max_retries,
+                    max_task_retries=max_retries,
+                )
+                yield from _collect(run, pipeline, fvrun)
+        stopped = None
+    except BaseException as e:
+        stopped = fvrun.stop_reason(e)
+        raise
     finally:
-        summary = run.close()
+        summary = run.close(stopped)
         if started:
             ray.shutdown()
     total = len(run.plans)

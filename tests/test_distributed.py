@@ -301,11 +301,12 @@ def test_interrupted_ray_run_resumes_to_the_same_labels(local_ray, one_thread, m
                      progress=stop_after_first, **ENGINE, **FIELDS)
     first, _ = _labels(dataset, LABEL)
     assert 1 <= len(first) < 9
-    assert dataset.load_run_results(f"videogem_{LABEL}").frames_grounded >= 1
+    interrupted = dataset.load_run_results(f"videogem_{LABEL}")
+    assert interrupted.frames_grounded >= 1 and interrupted.stopped.startswith("Interrupt")
 
     summary = run_videogem(dataset, "test-vit-tiny", LABEL, executor="ray", num_workers=1,
                            max_frames_per_unit=2, **ENGINE, **FIELDS)
-    assert summary.frames_skipped == len(first)
+    assert summary.frames_skipped == len(first) and summary.stopped is None
     assert summary.frames_grounded + summary.frames_skipped == 9
     _assert_same_labels(dataset, LABEL, "local")
 
