@@ -1426,15 +1426,22 @@ def iter_videogem(
                 done += 1
                 yield GroundingProgress(done, total, run.summary.frames_grounded, state.plan.sample_id, state.error)
         stopped = None
-    except Interrupted as e:
-        stopped = signal.Signals(e.signum).name
-        raise
     except BaseException as e:
-        stopped = type(e).__name__ if isinstance(e, (KeyboardInterrupt, GeneratorExit)) else f"{type(e).__name__}: {e}"
+        stopped = stop_reason(e)
         raise
     finally:
         summary = run.close(stopped)
     yield GroundingProgress(done, total, summary.frames_grounded, None, None, summary)
+
+
+def stop_reason(error: BaseException) -> str:
+    """Why a run stopped early, for its record (:attr:`GroundingSummary.stopped`): the signal's name
+    (``"SIGTERM"``), ``"KeyboardInterrupt"`` or ``"GeneratorExit"``, else the exception and its message."""
+    if isinstance(error, Interrupted):
+        return signal.Signals(error.signum).name
+    if isinstance(error, (KeyboardInterrupt, GeneratorExit)):
+        return type(error).__name__
+    return f"{type(error).__name__}: {error}"
 
 
 def run_videogem(
