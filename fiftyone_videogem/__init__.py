@@ -35,6 +35,10 @@ _LAZY = {
     "evaluate_spatiotemporal": "fiftyone_videogem.evaluation",
     "evaluate_temporal": "fiftyone_videogem.evaluation",
     "localize_actions": "fiftyone_videogem.localization",
+    "VideoGEMModelConfig": "fiftyone_videogem.model",
+    "YesNoScorer": "fiftyone_videogem.temporal.scorer",
+    "load_queries": "fiftyone_videogem.temporal.queries",
+    "temporal": "fiftyone_videogem.temporal",
     "datasets": "fiftyone_videogem.datasets",
 }
 
