@@ -162,7 +162,7 @@ def demo_settings(args: argparse.Namespace) -> dict[str, Any]:
         "merge": args.merge,
         "prompt_parser": args.prompt_parser,
         "precision": args.precision,
-        "exact": not args.fast,
+        "exact": args.exact,
     }
 
 
@@ -317,7 +317,7 @@ def load_demo_model(args: argparse.Namespace):
             args.backbone, checkpoint=args.checkpoint, device=args.device, random_weights=args.random_weights,
             weighting=args.weighting, decomposition=not args.no_decomposition, merge=args.merge,
             prompt_parser=args.prompt_parser, batch_size=args.batch_size, precision=args.precision,
-            exact=not args.fast,
+            exact=args.exact,
         )
     except Exception as e:
         if args.random_weights:
