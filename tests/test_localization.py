@@ -241,6 +241,15 @@ def test_a_second_query_set_reads_the_cache(dataset, tmp_path):
     assert other.backbone.embedding_passes == 6
 
 
+def test_heatmaps_can_be_png_files(dataset, tmp_path):
+    localize_actions(dataset.limit(1), make_engine(), "found", queries=["blue cup"], cache_dir=str(tmp_path / "c"),
+                     heatmap_storage="files", map_dir=str(tmp_path / "maps"))
+    _, heatmap_field = spatial_fields("found")
+    heatmap = dataset.first().frames[91][heatmap_field]
+    assert heatmap.map is None and heatmap.map_path.startswith(str(tmp_path / "maps"))
+    assert os.path.isfile(heatmap.map_path) and heatmap.get_map().shape == (32, 32)  # the input size
+
+
 def test_an_edited_video_is_embedded_again(tmp_path, videos):
     cache = EmbeddingCache(str(tmp_path), "fingerprint")
     path = write_video(tmp_path / "edit.mp4")
