@@ -1,6 +1,15 @@
-"""Drives the real FiftyOne App in headless Chromium: run the pointing-game operator from its
-form, open the VideoGEM triage panel, check that its charts render, and that clicking a class
-bar changes the App's view.
+"""Drives the real FiftyOne App in headless Chromium.
+
+On a dataset of generated images: run the pointing-game operator from its form, open the
+VideoGEM triage panel, check that its charts render and fit the panel, click the column of a
+class at 0% (its accuracy bar has no height) and check that the App's view becomes that class's
+misses, show every miss, and open a miss from the table in the sample view.
+
+On a dataset of generated videos with grounding labels (points, heatmaps) set up for the App by
+:func:`fiftyone_videogem.app.configure_app`: open a worst miss whose frame is not the first one
+from the table and check, in the pixels of the sample view, that the App shows that very frame
+(each frame draws its number as a bar) with the heatmap in the colours of its colour scale, not
+in one colour; and that a ``to_frames()`` view shows the run's labels.
 
 Needs Debian's ``chromium`` (``/usr/bin/chromium``) and the ``playwright`` Python package
 (without ``playwright install``). Screenshots go to ``$VIDEOGEM_ARTIFACTS/browser`` (default
@@ -8,11 +17,13 @@ Needs Debian's ``chromium`` (``/usr/bin/chromium``) and the ``playwright`` Pytho
 ``docs/triage.md`` are also copied to ``docs/images/``.
 """
 
+import colorsys
 import os
 import time
 import uuid
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -20,6 +31,8 @@ from playwright.sync_api import expect, sync_playwright
 
 import fiftyone as fo
 
+from fiftyone_videogem.app import HEATMAP_COLORSCALE, configure_app
+from fiftyone_videogem.evaluation import evaluate_pointing_game
 from tests.browser_app import AppServer
 
 pytestmark = pytest.mark.browser
@@ -36,22 +49,39 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+VIEWPORT = {"width": 1400, "height": 900}
 DOC_IMAGES = {
     "operator_form.png": "triage_operator_form.png",
     "panel.png": "triage_panel.png",
     "class_click.png": "triage_class_click.png",
     "worst_misses.png": "triage_worst_misses.png",
+    "video_miss.png": "triage_video_miss.png",
+    "frames_view.png": "triage_frames_view.png",
 }
 
 BOX = [0.3, 0.3, 0.4, 0.45]
-# class -> (scene colour, number of misses among its 4 images)
+# class -> (scene colour, number of misses among its 4 images); "open door" is at 0%
 CLASSES = {
     "crack eggs": ((222, 184, 135), 1),
     "pour milk": ((135, 170, 222), 3),
     "cut onion": ((160, 210, 150), 2),
+    "open door": ((200, 160, 200), 4),
 }
 IMAGES_PER_CLASS = 4
-WORST_CLASS = "pour milk"
+WORST_CLASS = "open door"
+
+# generated videos: (class, scene colour, {annotated frame: hit})
+VIDEOS = [
+    ("pour milk", (135, 170, 222), {3: True, 6: False, 9: False}),
+    ("cut onion", (160, 210, 150), {3: True, 6: True, 9: False}),
+]
+VIDEO_SIZE = (320, 240)
+VIDEO_FRAMES = 12
+VIDEO_BOX = [0.3, 0.3, 0.35, 0.4]
+MISS_POINT = (0.82, 0.22)
+HIT_POINT = (0.47, 0.5)
+HEATMAP_GRID = (16, 12)  # (width, height) of the heatmaps, as at a backbone's patch grid
+FRAME_BAR_ROWS = (0.84, 0.92)  # rows of each frame where a bar as long as fn/12 of the width is white
 
 SHORT = 15_000  # ms
 LONG = 60_000  # ms
@@ -64,40 +94,95 @@ def artifacts_dir() -> Path:
     return path
 
 
-def scene(color, seed: int, size=(192, 144)) -> np.ndarray:
+# --------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------
+
+
+def scene(color, seed: int, size=(192, 144), box=BOX) -> np.ndarray:
     """A small synthetic frame: a shaded background and an object where the box is."""
     width, height = size
     rng = np.random.default_rng(seed)
     shade = np.linspace(0.55, 1.0, height)[:, None, None]
     img = (np.array(color)[None, None, :] * shade).repeat(width, axis=1)
     img = img + rng.normal(0, 6, img.shape)
-    x, y, w, h = BOX
+    x, y, w, h = box
     x1, y1 = int(x * width), int(y * height)
     x2, y2 = int((x + w) * width), int((y + h) * height)
     img[y1:y2, x1:x2] = np.array(color)[::-1] * 0.6 + 40
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def keypoints(x: float, label: str, verb_x: float) -> fo.Keypoints:
-    def kp(component, name, px):
-        return fo.Keypoint(label=name, points=[(px, 0.52)], component=component, heat=0.7)
+def video_frame(color, frame_number: int) -> np.ndarray:
+    """A frame of a generated video: the scene, with a white bar as long as
+    ``frame_number / VIDEO_FRAMES`` of the width across ``FRAME_BAR_ROWS`` on black."""
+    width, height = VIDEO_SIZE
+    img = scene(color, seed=0, size=VIDEO_SIZE, box=VIDEO_BOX)
+    top, bottom = (int(f * height) for f in FRAME_BAR_ROWS)
+    img[top:bottom] = 0
+    img[top:bottom, : int(width * frame_number / VIDEO_FRAMES)] = 255
+    return img
+
+
+def write_video(path: Path, color) -> str:
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=10, options={"preset": "veryfast", "crf": "12"})
+        stream.width, stream.height = VIDEO_SIZE
+        stream.pix_fmt = "yuv420p"
+        for fn in range(1, VIDEO_FRAMES + 1):
+            frame = av.VideoFrame.from_ndarray(video_frame(color, fn), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return str(path)
+
+
+def keypoints(x: float, label: str, verb_x: float, y: float = 0.52) -> fo.Keypoints:
+    def kp(component, name, px, py):
+        return fo.Keypoint(label=name, points=[(px, py)], component=component, heat=0.7)
 
     verb, obj = label.split()[0], label.split()[-1]
     return fo.Keypoints(
-        keypoints=[kp("final", label, x), kp("action", label, x), kp("verb", verb, verb_x), kp("object", obj, x)]
+        keypoints=[
+            kp("final", label, x, y),
+            kp("action", "action", x, y),
+            kp("verb", verb, verb_x, y),
+            kp("object", obj, x, y),
+        ]
     )
 
 
-@pytest.fixture
-def browser_dataset(tmp_path):
-    """A persistent dataset (the App server runs in another process) of 12 generated
-    images with ground-truth boxes and VideoGEM-style points; deleted afterwards."""
+def heatmap_cell(point) -> tuple[int, int]:
+    """The (column, row) of the heatmap cell that holds a normalised point."""
+    gw, gh = HEATMAP_GRID
+    return min(gw - 1, int(point[0] * gw)), min(gh - 1, int(point[1] * gh))
+
+
+def heatmap(point) -> fo.Heatmap:
+    """A heatmap at patch-grid resolution: 1 in a 3x3 block of cells around the point, 0.5 in
+    the ring of cells around that block, 0.05 elsewhere and 0 in one corner (its minimum, as in
+    a min-max normalised map)."""
+    gw, gh = HEATMAP_GRID
+    cx, cy = heatmap_cell(point)
+    cols, rows = np.meshgrid(np.arange(gw), np.arange(gh))
+    ring = np.maximum(np.abs(cols - cx), np.abs(rows - cy))
+    values = np.where(ring <= 1, 1.0, np.where(ring == 2, 0.5, 0.05)).astype(np.float32)
+    values[gh - 1, 0 if cx > gw // 2 else gw - 1] = 0.0
+    return fo.Heatmap(map=values, range=[0, 1])
+
+
+@pytest.fixture(scope="module")
+def image_dataset(tmp_path_factory):
+    """A persistent dataset (the App server runs in another process) of 16 generated images
+    with ground-truth boxes and VideoGEM-style points; deleted afterwards."""
+    folder = tmp_path_factory.mktemp("images")
     ds = fo.Dataset("videogem-browser-%s" % uuid.uuid4().hex[:12], persistent=True)
     try:
         samples = []
         for c, (label, (color, num_misses)) in enumerate(CLASSES.items()):
             for j in range(IMAGES_PER_CLASS):
-                path = tmp_path / ("%s-%d.png" % (label.replace(" ", "_"), j))
+                path = folder / ("%s-%d.png" % (label.replace(" ", "_"), j))
                 Image.fromarray(scene(color, seed=10 * c + j)).save(path)
                 hit = j >= num_misses
                 x = 0.5 if hit else 0.08 + 0.06 * j
@@ -109,6 +194,7 @@ def browser_dataset(tmp_path):
                     )
                 )
         ds.add_samples(samples, progress=False)
+        del samples  # no samples in memory, which reloads would have to follow
         ds.compute_metadata(progress=False)
         yield ds
     finally:
@@ -116,14 +202,83 @@ def browser_dataset(tmp_path):
             fo.delete_dataset(ds.name)
 
 
-def dismiss_popovers(page) -> None:
-    """Closes the "Explore Enterprise" popover, which intercepts clicks."""
+@pytest.fixture(scope="module")
+def video_dataset(tmp_path_factory):
+    """A persistent dataset of generated videos with ground truth, the points and heatmaps of a
+    grounding run (``frames.videogem``, ``frames.videogem_heatmap``), the heatmap of an older
+    run that was shown before (``frames.old_heatmap``), a pointing-game run and the App
+    settings of :func:`configure_app`; deleted afterwards."""
+    folder = tmp_path_factory.mktemp("videos")
+    ds = fo.Dataset("videogem-browser-video-%s" % uuid.uuid4().hex[:12], persistent=True)
+    try:
+        for label, color, outcomes in VIDEOS:
+            sample = fo.Sample(filepath=write_video(folder / ("%s.mp4" % label.replace(" ", "_")), color))
+            for fn, hit in outcomes.items():
+                point = HIT_POINT if hit else MISS_POINT
+                sample.frames[fn] = fo.Frame(
+                    gt=fo.Detections(detections=[fo.Detection(label=label, bounding_box=VIDEO_BOX)]),
+                    videogem=keypoints(point[0], label, verb_x=point[0] - 0.1, y=point[1]),
+                    videogem_heatmap=heatmap(point),
+                    old_heatmap=heatmap((0.1, 0.9)),
+                )
+            ds.add_sample(sample)
+            del sample
+        ds.compute_metadata(progress=False)
+        ds.add_dynamic_frame_fields()
+        # an earlier run's heatmap was shown
+        ds.app_config.active_fields = fo.ActiveFields(paths=["frames.gt", "frames.old_heatmap"])
+        ds.save()
+        configure_app(ds, "frames.videogem", gt_field="frames.gt")
+        evaluate_pointing_game(ds, "frames.videogem", "frames.gt", eval_key="pointing", progress=False)
+        ds.save_view("frames", ds.to_frames(sample_frames=True, sparse=True, output_dir=str(folder / "frames")))
+        yield ds
+    finally:
+        if fo.dataset_exists(ds.name):
+            fo.delete_dataset(ds.name)
+
+
+@pytest.fixture(scope="module")
+def app(image_dataset):
+    """The App server (one for the module; the pages open either dataset)."""
+    with AppServer(image_dataset.name, log_path=artifacts_dir() / "server.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+# --------------------------------------------------------------------------------------
+# Page helpers
+# --------------------------------------------------------------------------------------
+
+
+def dismiss_popovers(page, wait: int = 0) -> None:
+    """Closes the "Explore Enterprise" popover, which intercepts clicks (it may take
+    ``wait`` milliseconds to appear)."""
     button = page.get_by_role("button", name="Dismiss")
     try:
+        if wait:
+            button.first.wait_for(timeout=wait)
         if button.count():
             button.first.click(timeout=2_000)
     except Exception:
         pass
+
+
+def open_page(browser, url: str, count: int):
+    page = browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(SHORT)
+    page.goto(url, wait_until="domcontentloaded")
+    wait_for_count(page, count)
+    dismiss_popovers(page, wait=5_000)
+    return page
 
 
 def wait_for_count(page, count: int, timeout: int = LONG) -> None:
@@ -153,121 +308,298 @@ def open_operator_form(page, query: str, label: str) -> None:
     raise AssertionError("The operator browser did not list '%s'" % label)
 
 
+def open_triage_panel(page) -> None:
+    dismiss_popovers(page)
+    page.locator('[data-cy="new-panel-btn"]').first.click()
+    page.get_by_text("VideoGEM triage", exact=True).first.click()
+    page.get_by_text("Worst misses (largest distance to the ground truth)").wait_for(timeout=LONG)
+
+
 def wait_for_evaluation(ds, eval_key: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ds.reload()
-        if eval_key in ds.list_evaluations():
-            return
+        try:
+            ds.reload()
+            if eval_key in ds.list_evaluations():
+                return
+        except Exception:  # the App server renames the run's fields while this reads them
+            pass
         time.sleep(0.5)
     raise AssertionError("The operator did not store evaluation '%s'" % eval_key)
 
 
+def column_boxes(page, chart_index: int, bar_index: int) -> list:
+    """The boxes of the parts (one per stacked trace) of a category's column in a Plotly bar
+    chart."""
+    traces = page.locator(".js-plotly-plot").nth(chart_index).locator("g.trace.bars")
+    return [traces.nth(t).locator(".point path").nth(bar_index).bounding_box() for t in range(traces.count())]
+
+
 def click_bar(page, chart_index: int, bar_index: int) -> None:
-    """Clicks the middle of a bar of a Plotly chart (Plotly listens on its drag layer, so a
-    mouse click at the bar's position is what a user does)."""
-    bar = page.locator(".js-plotly-plot").nth(chart_index).locator(".bars .point path").nth(bar_index)
-    box = bar.bounding_box()
-    assert box is not None and box["height"] > 0, "the bar is not displayed"
+    """Clicks the middle of the tallest part of a column of a Plotly chart (Plotly listens on
+    its drag layer, so a mouse click at the bar's position is what a user does)."""
+    boxes = [b for b in column_boxes(page, chart_index, bar_index) if b is not None]
+    box = max(boxes, key=lambda b: b["height"])
+    assert box["height"] > 0, "the column is not displayed"
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
 
-def test_evaluate_and_triage_in_the_app(browser_dataset):
-    ds = browser_dataset
+def panel_overflow(page) -> list:
+    """The elements of the triage panel that reach past its right edge (clipped content)."""
+    return page.evaluate(
+        """() => {
+            const panel = document.querySelector('[data-cy="panel-content-videogem_triage"]');
+            const right = panel.getBoundingClientRect().right;
+            return Array.from(panel.querySelectorAll('*'))
+                .filter(e => e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().right > right + 1)
+                .map(e => e.tagName + '.' + e.className.toString().slice(0, 40));
+        }"""
+    )
+
+
+def modal_image_box(page, size) -> dict:
+    """Where the media of the sample view is drawn: the looker canvas, less the letterbox."""
+    canvas = page.locator('[data-cy="modal-looker-container"] canvas').first
+    canvas.wait_for(state="visible", timeout=LONG)
+    box = canvas.bounding_box()
+    scale = min(box["width"] / size[0], box["height"] / size[1])
+    width, height = size[0] * scale, size[1] * scale
+    return {
+        "x": box["x"] + (box["width"] - width) / 2,
+        "y": box["y"] + (box["height"] - height) / 2,
+        "width": width,
+        "height": height,
+    }
+
+
+def pixel(image: np.ndarray, box: dict, x: float, y: float) -> np.ndarray:
+    """The RGB value of a screenshot at normalised media coordinates (a 5x5 median)."""
+    cx = int(round(box["x"] + x * box["width"]))
+    cy = int(round(box["y"] + y * box["height"]))
+    patch = image[cy - 2 : cy + 3, cx - 2 : cx + 3].reshape(-1, 3)
+    return np.median(patch, axis=0)
+
+
+def hue(rgb) -> float:
+    """Hue in degrees."""
+    h, _, _ = colorsys.rgb_to_hsv(*(np.asarray(rgb, dtype=float) / 255.0))
+    return 360.0 * h
+
+
+def shown_frame_number(image: np.ndarray, box: dict) -> int:
+    """The frame number a generated video frame shows: the length of its white bar."""
+    y = (FRAME_BAR_ROWS[0] + FRAME_BAR_ROWS[1]) / 2
+    row = [pixel(image, box, (i + 0.5) / 200, y).mean() for i in range(200)]
+    bright = np.asarray(row) > (max(row) + min(row)) / 2
+    return int(round(bright.mean() * VIDEO_FRAMES))
+
+
+def screenshot(page, path: Path) -> np.ndarray:
+    page.screenshot(path=str(path))
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def update_doc_images(out: Path, names) -> None:
+    if os.environ.get("VIDEOGEM_UPDATE_DOC_IMAGES") != "1":
+        return
+    images = REPO / "docs" / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    for source in names:
+        # a 256-colour palette keeps the documentation images small
+        Image.open(out / source).convert("RGB").quantize(colors=256).save(images / DOC_IMAGES[source], optimize=True)
+
+
+# --------------------------------------------------------------------------------------
+# Tests
+# --------------------------------------------------------------------------------------
+
+
+def test_evaluate_and_triage_in_the_app(app, browser, image_dataset):
+    ds = image_dataset
     out = artifacts_dir()
     num_samples = len(ds)
-    worst_misses = CLASSES[WORST_CLASS][1]
     num_misses = sum(m for _, m in CLASSES.values())
 
-    with AppServer(ds.name, log_path=out / "server.log") as app, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(SHORT)
-            page.goto(app.dataset_url(), wait_until="domcontentloaded")
-            wait_for_count(page, num_samples)
-            dismiss_popovers(page)
-            page.screenshot(path=str(out / "grid.png"))
+    page = open_page(browser, app.dataset_url(), num_samples)
+    try:
+        page.screenshot(path=str(out / "grid.png"))
 
-            # 1. the operator, from its form
-            open_operator_form(page, "pointing", "Evaluate VideoGEM (pointing game)")
-            for text in ("Ground truth", "Evaluation key", "Box mode", "Protocol"):
-                assert page.get_by_text(text, exact=True).count() >= 1, text
-            execute = page.get_by_role("button", name="Execute", exact=True)
-            expect(execute).to_be_enabled(timeout=SHORT)
-            expect(page.get_by_text("Required property")).to_have_count(0, timeout=SHORT)
-            page.screenshot(path=str(out / "operator_form.png"))
-            execute.click()
-            wait_for_evaluation(ds, "pointing")
-            done = page.get_by_role("button", name="Done", exact=True)
-            done.wait_for(timeout=LONG)
-            page.screenshot(path=str(out / "operator_done.png"))
-            done.click()
-            results = ds.load_evaluation_results("pointing")
-            assert results.num_hits == num_samples - num_misses
-            assert "pointing-misses" in ds.list_saved_views()
+        # 1. the operator, from its form
+        open_operator_form(page, "pointing", "Evaluate VideoGEM (pointing game)")
+        for text in ("Ground truth", "Evaluation key", "Box mode", "Protocol"):
+            assert page.get_by_text(text, exact=True).count() >= 1, text
+        execute = page.get_by_role("button", name="Execute", exact=True)
+        expect(execute).to_be_enabled(timeout=SHORT)
+        expect(page.get_by_text("Required property")).to_have_count(0, timeout=SHORT)
+        page.screenshot(path=str(out / "operator_form.png"))
+        execute.click()
+        wait_for_evaluation(ds, "pointing")
+        done = page.get_by_role("button", name="Done", exact=True)
+        done.wait_for(timeout=LONG)
+        for attempt in range(3):  # a click while the dialog re-renders can be lost
+            try:
+                done.click(timeout=5_000)
+                done.wait_for(state="hidden", timeout=5_000)
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
+        ds.reload()
+        results = ds.load_evaluation_results("pointing")
+        assert results.num_hits == num_samples - num_misses
+        assert results.per_class[WORST_CLASS].accuracy == 0.0
+        assert "pointing-misses" in ds.list_saved_views()
 
-            # 2. the panel, from the "+" menu
-            dismiss_popovers(page)
-            page.locator('[data-cy="new-panel-btn"]').first.click()
-            page.get_by_text("VideoGEM triage", exact=True).first.click()
-            charts = page.locator(".js-plotly-plot")
-            charts.nth(1).locator(".bars .point path").nth(len(CLASSES) - 1).wait_for(timeout=LONG)
-            assert charts.count() == 2
-            assert charts.nth(0).locator("svg.main-svg").count() >= 1
-            assert charts.nth(0).locator(".bars .point path").count() == 4  # overall + 3 components
-            ticks = charts.nth(1).locator(".xtick text").all_text_contents()
-            assert ticks[0] == WORST_CLASS, ticks
-            page.get_by_text("Worst misses (largest distance to the ground truth)").wait_for()
-            page.mouse.move(600, 850)  # off the thumbnails, so none is highlighted
-            page.wait_for_timeout(500)  # let the bars finish their transition
-            page.screenshot(path=str(out / "panel.png"))
+        # 2. the panel, from the "+" menu: two charts that fit the panel
+        open_triage_panel(page)
+        charts = page.locator(".js-plotly-plot")
+        charts.nth(1).locator("g.trace.bars").nth(1).locator(".point path").nth(len(CLASSES) - 1).wait_for(
+            timeout=LONG
+        )
+        assert charts.count() == 2
+        assert charts.nth(0).locator("svg.main-svg").count() >= 1
+        ticks = charts.nth(1).locator(".xtick text").all_text_contents()
+        assert ticks[0] == WORST_CLASS, ticks
+        page.mouse.move(600, 850)  # off the thumbnails, so none is highlighted
+        page.wait_for_timeout(500)  # let the bars finish their transition
+        assert panel_overflow(page) == []
+        page.screenshot(path=str(out / "panel.png"))
 
-            # 3. a click on the worst class's bar shows its misses
-            wait_for_count(page, num_samples, timeout=SHORT)
-            for attempt in range(2):
-                click_bar(page, chart_index=1, bar_index=0)
-                try:
-                    wait_for_count(page, worst_misses, timeout=SHORT + 10_000 * attempt)
-                    break
-                except Exception:
-                    if attempt:
-                        page.screenshot(path=str(out / "class_click_failed.png"))
-                        raise
-            page.locator("[data-cy=\"input-view-stage\"][value=\"Match\"]").first.wait_for()
-            page.get_by_text("Showing misses of '%s'" % WORST_CLASS, exact=False).wait_for()
-            page.wait_for_timeout(2_000)  # thumbnails of the new view
-            page.screenshot(path=str(out / "class_click.png"))
+        # 3. the class at 0%: its accuracy bar has no height, its column can be clicked
+        accuracy_part, missed_part = column_boxes(page, chart_index=1, bar_index=0)
+        assert accuracy_part is None or accuracy_part["height"] < 1
+        assert missed_part["height"] > 100
+        for attempt in range(2):
+            click_bar(page, chart_index=1, bar_index=0)
+            try:
+                wait_for_count(page, CLASSES[WORST_CLASS][1], timeout=SHORT + 10_000 * attempt)
+                break
+            except Exception:
+                if attempt:
+                    page.screenshot(path=str(out / "class_click_failed.png"))
+                    raise
+        page.locator('[data-cy="input-view-stage"][value="Match"]').first.wait_for()
+        page.get_by_text("Showing misses of '%s'" % WORST_CLASS, exact=False).wait_for()
+        page.wait_for_timeout(2_000)  # thumbnails of the new view
+        page.screenshot(path=str(out / "class_click.png"))
 
-            # 4. the button shows every miss, worst first
-            page.get_by_role("button", name="Show all misses").click()
-            wait_for_count(page, num_misses)
-            page.get_by_text("Worst misses (largest distance to the ground truth)").scroll_into_view_if_needed()
+        # 4. the button shows every miss, worst first
+        page.get_by_role("button", name="Show all misses").click()
+        wait_for_count(page, num_misses)
+        page.get_by_text("Worst misses (largest distance to the ground truth)").scroll_into_view_if_needed()
+        page.wait_for_timeout(2_000)
+        assert panel_overflow(page) == []
+        page.screenshot(path=str(out / "worst_misses.png"))
+
+        # 5. a row of the worst-misses table opens that miss in the sample view
+        worst = results.worst_misses(limit=1)[0]
+        page.get_by_role("button", name="Show", exact=True).first.click()
+        page.locator('[data-cy="modal"]').first.wait_for(timeout=LONG)
+        page.wait_for_url("**id=%s**" % worst.sample_id, timeout=SHORT)
+        page.get_by_text("Opened miss #1 (%s" % worst.frame_class, exact=False).first.wait_for(state="attached")
+        page.wait_for_timeout(2_000)
+        page.screenshot(path=str(out / "image_miss.png"))
+    except Exception:
+        page.screenshot(path=str(out / "failure.png"))
+        raise
+    finally:
+        page.close()
+
+    update_doc_images(out, ["operator_form.png", "panel.png", "class_click.png", "worst_misses.png"])
+
+
+def test_a_video_miss_opens_on_its_frame_with_a_coloured_heatmap(app, browser, video_dataset):
+    ds = video_dataset
+    out = artifacts_dir()
+
+    # what configure_app stored: the colour scale on the run's heatmap, points coloured by
+    # component, and only the latest run's heatmap active, in video and frames-view paths
+    scheme = ds.app_config.color_scheme
+    assert scheme.color_by == "value"
+    scales = {s["path"]: s["name"] for s in scheme.colorscales}
+    assert scales == {"frames.videogem_heatmap": HEATMAP_COLORSCALE, "videogem_heatmap": HEATMAP_COLORSCALE}
+    points = {f["path"]: f for f in scheme.fields}
+    assert points["frames.videogem"]["colorByAttribute"] == "component"
+    active = ds.app_config.active_fields.paths
+    assert {"frames.videogem", "frames.videogem_heatmap", "frames.gt", "videogem", "gt"} <= set(active)
+    assert "frames.old_heatmap" not in active
+
+    results = ds.load_evaluation_results("pointing")
+    worst = results.worst_misses(limit=1)[0]
+    assert worst.frame_number != 1
+
+    url = "%s/datasets/%s" % (app.url, ds.name)
+    page = open_page(browser, url, len(ds))
+    try:
+        open_triage_panel(page)
+        page.get_by_text("%s @ %d" % (Path(worst.filepath).name, worst.frame_number)).first.wait_for()
+
+        # Show: the miss opens in the sample view, as a clip of that one frame
+        page.get_by_role("button", name="Show", exact=True).first.click()
+        page.locator('[data-cy="modal"]').first.wait_for(timeout=LONG)
+        page.locator('[data-cy="input-view-stage"][value="ToClips"]').first.wait_for(state="attached")
+        page.mouse.move(5, 5)  # the video controls hide without the pointer
+        box = modal_image_box(page, VIDEO_SIZE)
+
+        # the pixels: that frame (not the video's first), and the heatmap in the colours of its
+        # colour scale over the frame, as the App blends them: a heatmap drawn in one field
+        # colour, or not at all, fails
+        color = next(c for label, c, _ in VIDEOS if label == worst.frame_class)
+        frame = video_frame(color, worst.frame_number).astype(float)
+        cmap = np.asarray(fo.app_config.get_colormap(HEATMAP_COLORSCALE), dtype=float)
+        opacity = ds.app_config.color_scheme.opacity
+        cx, cy = heatmap_cell(MISS_POINT)
+        probes = {  # name: (normalised position, heatmap value there)
+            "peak": ((cx + 1.5) / HEATMAP_GRID[0], (cy + 0.5) / HEATMAP_GRID[1], 1.0),
+            "ring": ((cx + 2.5) / HEATMAP_GRID[0], (cy + 0.5) / HEATMAP_GRID[1], 0.5),
+            "cold": (0.15, 0.15, 0.05),
+        }
+
+        def expected(x, y, value):
+            px, py = int(x * VIDEO_SIZE[0]), int(y * VIDEO_SIZE[1])
+            under = np.median(frame[py - 1 : py + 2, px - 1 : px + 2].reshape(-1, 3), axis=0)
+            return opacity * cmap[int(round(value * (len(cmap) - 1)))] + (1 - opacity) * under
+
+        deadline = time.monotonic() + 60
+        while True:
+            image = screenshot(page, out / "video_miss.png")
+            frame_number = shown_frame_number(image, box)
+            seen = {k: pixel(image, box, x, y) for k, (x, y, _) in probes.items()}
+            wanted = {k: expected(*p) for k, p in probes.items()}
+            errors = {k: float(np.abs(seen[k] - wanted[k]).max()) for k in probes}
+            if frame_number == worst.frame_number and max(errors.values()) < 40 or time.monotonic() > deadline:
+                break
             page.wait_for_timeout(2_000)
-            page.screenshot(path=str(out / "worst_misses.png"))
+        assert frame_number == worst.frame_number
+        assert max(errors.values()) < 40, (seen, wanted)
+        assert abs(hue(seen["peak"]) - hue(seen["ring"])) > 40, seen  # not one colour
 
-            # 5. a row action of the worst-misses table shows that one miss
-            page.get_by_role("button", name="Show", exact=True).first.click()
-            wait_for_count(page, 1)
-            # the worst miss: the largest distance, ties broken by class name
-            farthest = max(d for d, hit in zip(results.distances, results.hits) if not hit)
-            worst_class = min(
-                c
-                for c, d, hit in zip(results.frame_classes, results.distances, results.hits)
-                if not hit and d == farthest
-            )
-            page.get_by_text("Showing miss #1 (%s)" % worst_class, exact=False).wait_for()
-        except Exception:
-            page.screenshot(path=str(out / "failure.png"))
-            raise
-        finally:
-            browser.close()
+        # closed again (a click beside it), so that the App's session does not reopen the clip
+        # on the next page
+        page.mouse.click(5, 5)
+        page.locator('[data-cy="modal"]').first.wait_for(state="hidden", timeout=SHORT)
+    except Exception:
+        page.screenshot(path=str(out / "failure_video.png"))
+        raise
+    finally:
+        page.close()
 
-    if os.environ.get("VIDEOGEM_UPDATE_DOC_IMAGES") == "1":
-        images = REPO / "docs" / "images"
-        images.mkdir(parents=True, exist_ok=True)
-        for source, target in DOC_IMAGES.items():
-            # a 256-colour palette keeps the documentation images small
-            Image.open(out / source).convert("RGB").quantize(colors=256).save(
-                images / target, optimize=True
-            )
+    # a frames view of the run shows its ground truth, points and heatmap (active by default)
+    num_frames = sum(len(v[2]) for v in VIDEOS)
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        page.goto(url + "?view=frames", wait_until="domcontentloaded")
+        page.get_by_text("%d frames" % num_frames, exact=True).first.wait_for(timeout=LONG)
+        dismiss_popovers(page, wait=3_000)
+        for field in ("gt", "videogem", "videogem_heatmap"):
+            expect(page.locator('[data-cy="checkbox-%s"] input' % field).first).to_be_checked()
+        expect(page.locator('[data-cy="checkbox-old_heatmap"] input').first).not_to_be_checked()
+        page.wait_for_timeout(3_000)  # thumbnails
+        page.screenshot(path=str(out / "frames_view.png"))
+    except Exception:
+        page.screenshot(path=str(out / "failure_video.png"))
+        raise
+    finally:
+        page.close()
+
+    update_doc_images(out, ["video_miss.png", "frames_view.png"])

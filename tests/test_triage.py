@@ -89,9 +89,12 @@ def run_operator(ds, **params):
     return foo.execute_operator(OPERATOR, ctx=dict(dataset=ds, params={**defaults, **params}))
 
 
-def run_panel(ds, method, state=None, **params):
+def run_panel(ds, method, state=None, view=None, **params):
     params = {"__method__": method, "panel_id": "triage-1", "panel_state": state or {}, **params}
-    return foo.execute_operator(PANEL, ctx=dict(dataset=ds, params=params))
+    ctx = dict(dataset=ds, params=params)
+    if view is not None:
+        ctx["view"] = view
+    return foo.execute_operator(PANEL, ctx=ctx)
 
 
 def requests(result, name):
@@ -342,17 +345,24 @@ def test_panel_on_load_computes_charts_table_and_summary(image_dataset):
     assert state["runs"] == ["pg"] and state["eval_key"] == "pg"
     assert "6/12" in state["summary"] and "50.0%" in state["summary"]
 
-    (classes,) = data["class_chart"]
-    assert classes["type"] == "bar"
+    classes, missed = data["class_chart"]
+    assert classes["type"] == missed["type"] == "bar"
     # worst class first
     assert classes["x"] == ["pour milk", "cut onion", "crack eggs"]
-    assert classes["ids"] == classes["x"]
+    assert classes["ids"] == classes["x"] == missed["ids"]
     assert classes["y"] == pytest.approx([0.25, 0.5, 0.75])
-    assert classes["text"][0] == "25.0% (1/4)"
+    # every column is full height: the missed share stacks on the accuracy
+    assert missed["y"] == pytest.approx([0.75, 0.5, 0.25])
+    assert [a + m for a, m in zip(classes["y"], missed["y"])] == pytest.approx([1.0] * 3)
+    # the label sits in the taller part of the column
+    assert missed["text"][0] == "25.0%<br>(1/4)" and classes["text"][0] == ""
+    assert classes["text"][2] == "75.0%<br>(3/4)" and missed["text"][2] == ""
+    assert classes["customdata"][0] == "25.0% (1/4)"  # the hover text
 
-    (overall,) = data["overall_chart"]
+    overall, overall_missed = data["overall_chart"]
     assert overall["x"] == [OVERALL_BAR, "action", "verb", "object"]
     assert overall["y"] == pytest.approx([0.5, 0.5, 0.0, 0.5])
+    assert overall_missed["y"] == pytest.approx([0.5, 0.5, 1.0, 0.5])
 
     rows = state["worst_misses"]
     assert len(rows) == 6
@@ -361,6 +371,7 @@ def test_panel_on_load_computes_charts_table_and_summary(image_dataset):
     assert distances[0] == pytest.approx(0.2)  # the first image of a class: x = 0.05
     assert rows[0]["rank"] == 1 and rows[0]["frame"] == "-"
     assert rows[0]["media"].endswith("-0.png")
+    assert rows[0]["where"] == rows[0]["media"]
 
     output = requests(res, "show_panel_output")[-1]["output"]
     props = output["type"]["properties"]
@@ -459,15 +470,49 @@ def test_show_all_misses_and_clear(image_dataset):
     assert len(requests(res, "clear_view")) == 1
 
 
-def test_table_row_action_shows_that_miss(image_dataset):
+def test_table_row_action_opens_that_miss(image_dataset):
     ds = image_dataset
     run_operator(ds)
     state = loaded_state(ds)
     row = state["worst_misses"][2]
+
+    # the App's view holds the image: it opens in the sample view over that view; the fields
+    # shown stay the user's
     res = run_panel(ds, "show_miss", state=state, row=2, path="worst_misses", event="show")
+    assert res.error is None, res.error_message
+    assert requests(res, "set_view") == []
+    assert requests(res, "open_sample")[0]["id"] == row["sample_id"]
+    assert requests(res, "set_active_fields") == []
+    assert "Opened miss #3" in patched(res, "state")["last_view"]
+
+    # a view without it: the view of that image is set, and the image opens once the App
+    # shows that view
+    other = ds.exclude(row["sample_id"])
+    res = run_panel(ds, "show_miss", state=state, view=other, row=2)
+    assert requests(res, "open_sample") == []
     (set_view,) = requests(res, "set_view")
     view = view_of(ds, set_view)
     assert view.values("id") == [row["sample_id"]]
+    pending = patched(res, "state")
+    assert pending["pending_frame"] == row["frame_id"] == row["sample_id"]
+
+    res = run_panel(ds, "on_change_view", state={**state, **pending}, view=view)
+    assert res.error is None, res.error_message
+    assert requests(res, "open_sample")[0]["id"] == row["sample_id"]
+    assert patched(res, "state")["pending_frame"] is None
+
+    # any other view change does not open anything
+    res = run_panel(ds, "on_change_view", state=state, view=other)
+    assert requests(res, "open_sample") == []
+
+
+def test_miss_rows_shorten_long_media_names():
+    from fiftyone_videogem.plugin.triage import MAX_MEDIA_CHARS, shorten
+
+    assert shorten("short.mp4") == "short.mp4"
+    long = "a-very-long-video-file-name-from-a-camera-2026.mp4"
+    short = shorten(long)
+    assert len(short) == MAX_MEDIA_CHARS and short.endswith("2026.mp4") and short.startswith("a-very")
 
 
 def test_panel_on_video_frames(video_dataset):
@@ -483,12 +528,31 @@ def test_panel_on_video_frames(video_dataset):
     view = view_of(ds, set_view)
     assert len(view) == 2 and view.count("frames") == 3
 
+    # Show: a clip of the missed frame alone, opened in the sample view on that frame (frame 4,
+    # not the video's first frame), with the run's ground truth and points shown
     first = rows[0]
+    assert first["frame"] == "4" and first["where"] == "%s @ 4" % first["media"]
     res = run_panel(ds, "show_miss", state=state, row=0)
+    assert res.error is None, res.error_message
+    assert requests(res, "open_sample") == []  # a video would open on its first frame
     (set_view,) = requests(res, "set_view")
     view = view_of(ds, set_view)
-    assert view.values("id") == [first["sample_id"]]
+    assert view.values("sample_id") == [first["sample_id"]]
+    assert view.values("support") == [[4, 4]]
     assert view.values("frames.id") == [[first["frame_id"]]]
+    pending = patched(res, "state")
+    assert "@ 4" in pending["last_view"]
+
+    # the App shows the clip: the panel opens it, on that frame
+    res = run_panel(ds, "on_change_view", state={**state, **pending}, view=view)
+    assert res.error is None, res.error_message
+    (open_sample,) = requests(res, "open_sample")
+    assert open_sample["id"] == view.values("id")[0]
+
+    # Show again while the App shows that clip: it opens at once
+    res = run_panel(ds, "show_miss", state=state, view=view, row=0)
+    assert requests(res, "set_view") == []
+    assert requests(res, "open_sample")[0]["id"] == view.values("id")[0]
 
 
 def test_panel_on_a_frames_view(video_dataset):
@@ -535,10 +599,4 @@ def test_render_is_cheap_and_reads_only_state(image_dataset, monkeypatch):
     assert res.error is None, res.error_message
     props = requests(res, "show_panel_output")[-1]["output"]["type"]["properties"]
     assert props["worst_misses"]["view"]["name"] == "TableView"
-    assert [c["key"] for c in props["worst_misses"]["view"]["columns"]] == [
-        "rank",
-        "label",
-        "distance",
-        "media",
-        "frame",
-    ]
+    assert [c["key"] for c in props["worst_misses"]["view"]["columns"]] == ["rank", "label", "distance", "where"]

@@ -681,7 +681,9 @@ class PointingGameResults(foud.DetectionResults):
         samples = self.samples if samples is None else samples
         if is_frame_path(self.config.pred_field):
             frame_number = self.frame_numbers[index]
-            return samples.select(self.sample_ids[index]).to_clips([[(frame_number, frame_number)]])
+            # lists, not tuples: the stage's JSON form then equals the stage, and the App, which
+            # rebuilds the view from JSON, reuses its clip instead of making a new one
+            return samples.select(self.sample_ids[index]).to_clips([[[frame_number, frame_number]]])
         return samples.select(frame_id)
 
     def worst_misses(self, limit: Optional[int] = 10) -> list[EvaluatedFrame]:

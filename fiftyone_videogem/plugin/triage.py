@@ -9,9 +9,11 @@ registers them:
     the accuracy in a notification.
 -   :class:`TriagePanel` (panel ``videogem_triage``): picks one pointing-game run of the
     dataset, shows its overall / per-component and per-class accuracy as Plotly bar charts
-    and its worst misses as a table. Clicking a class bar shows that class's missed frames
-    in the App, clicking a component bar shows the frames that component missed, and a
-    button shows every miss.
+    and its worst misses as a table. Every bar is a full-height column (the accuracy in
+    colour, the misses in grey), so a class at 0% can be clicked too. Clicking a class bar
+    shows that class's missed frames in the App, clicking a component bar shows the frames
+    that component missed, and a button shows every miss. A table row's Show opens that miss
+    in the sample view on its frame (a one-frame clip of a video).
 
 The panel only wires state and draws: every number, table row and view it shows comes from
 the run's :class:`fiftyone_videogem.evaluation.PointingGameResults` (``per_class``,
@@ -26,10 +28,13 @@ import dataclasses
 import logging
 from typing import Any, Optional
 
+from bson import ObjectId
+
 import fiftyone as fo
 import fiftyone.core.labels as fol
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
+from fiftyone import ViewField as F
 
 from fiftyone_videogem.evaluation import (
     BOX_MODES,
@@ -41,7 +46,7 @@ from fiftyone_videogem.evaluation import (
     evaluate_pointing_game,
     save_triage_views,
 )
-from fiftyone_videogem.fields import FRAMES_PREFIX, is_frame_path, is_video
+from fiftyone_videogem.fields import FRAMES_PREFIX, is_clips_view, is_frame_path, is_video
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +62,12 @@ COMPONENT_ORDER = ("action", "verb", "object")
 NO_POINT = "no point"
 HIT_COLOR = "#4caf50"
 MISS_COLOR = "#ff6d04"
-CHART_WIDTH = 520  # pixels; the App sizes charts of new panels before their layout settles
+REST_COLOR = "#9e9e9e"  # the missed share of a column: mid grey, readable on light and dark themes
+TEXT_COLOR = "#212121"
+# pixels; the App sizes charts of new panels before their layout settles, so charts have a fixed
+# width, one that fits a panel opened next to the grid in a 1280-pixel wide window
+CHART_WIDTH = 440
+MAX_MEDIA_CHARS = 28
 
 
 # --------------------------------------------------------------------------------------
@@ -355,6 +365,7 @@ class MissRow:
         frame: frame number, or ``"-"`` for images and frame samples
         sample_id: the sample (video) ID
         frame_id: the evaluated frame's ID (the sample ID for images and frame samples)
+        where: the media name, shortened to fit the table, and the frame number
     """
 
     rank: int
@@ -364,22 +375,53 @@ class MissRow:
     frame: str
     sample_id: str
     frame_id: str
+    where: str = ""
+
+
+def shorten(text: str, limit: int = MAX_MEDIA_CHARS) -> str:
+    """``text`` cut in the middle to at most ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "\u2026" + text[len(text) - (limit - 1 - head):]
 
 
 def miss_rows(results: PointingGameResults, limit: int = 10) -> list[MissRow]:
     """The rows of the worst-misses table: :meth:`PointingGameResults.worst_misses`, formatted."""
-    return [
-        MissRow(
-            rank=rank,
-            label=miss.frame_class,
-            distance=NO_POINT if miss.distance is None else "%.3f" % miss.distance,
-            media=(miss.filepath or "").rsplit("/", 1)[-1],
-            frame="-" if miss.frame_number is None else str(miss.frame_number),
-            sample_id=miss.sample_id,
-            frame_id=miss.frame_id,
+    rows = []
+    for rank, miss in enumerate(results.worst_misses(limit), 1):
+        media = (miss.filepath or "").rsplit("/", 1)[-1]
+        where = shorten(media)
+        if miss.frame_number is not None:
+            where += " @ %d" % miss.frame_number
+        rows.append(
+            MissRow(
+                rank=rank,
+                label=miss.frame_class,
+                distance=NO_POINT if miss.distance is None else "%.3f" % miss.distance,
+                media=media,
+                frame="-" if miss.frame_number is None else str(miss.frame_number),
+                sample_id=miss.sample_id,
+                frame_id=miss.frame_id,
+                where=where,
+            )
         )
-        for rank, miss in enumerate(results.worst_misses(limit), 1)
-    ]
+    return rows
+
+
+def sample_showing(view, frame_id: str) -> Optional[str]:
+    """The ID of the sample of ``view`` that the App opens to show the evaluated frame
+    ``frame_id``: the image or frame sample itself, or a clip holding that frame; None when
+    ``view`` has none (a video shows its first frame, not that one)."""
+    if view is None:
+        return None
+    if is_clips_view(view):
+        clips = view.match_frames(F("_id") == ObjectId(frame_id))
+        ids = clips.values("id")
+        return ids[0] if ids else None
+    if is_video(view):
+        return None
+    return frame_id if len(view.select(frame_id)) else None
 
 
 class TriagePanel(foo.Panel):
@@ -447,7 +489,8 @@ class TriagePanel(foo.Panel):
             self._show(ctx, results.misses_view(), "all misses")
 
     def show_miss(self, ctx):
-        """A row action of the worst-misses table: show that frame."""
+        """A row action of the worst-misses table: open that frame in the sample view (on
+        videos a clip of that one frame, which the App opens on it)."""
         rows = ctx.panel.state.worst_misses or []
         row = ctx.params.get("row")
         if row is None or not 0 <= int(row) < len(rows):
@@ -456,7 +499,34 @@ class TriagePanel(foo.Panel):
         if results is None:
             return
         entry = rows[int(row)]
-        self._show(ctx, results.frame_view(entry["frame_id"]), "miss #%s (%s)" % (entry["rank"], entry["label"]))
+        frame_id = entry["frame_id"]
+        description = "miss #%s (%s, %s)" % (entry["rank"], entry["label"], entry.get("where") or entry["media"])
+        sample_id = sample_showing(ctx.view, frame_id)
+        if sample_id is not None:
+            # the App's view holds that frame: open it over the view
+            ctx.panel.state.last_view = "Opened %s of run '%s'" % (description, ctx.panel.state.eval_key)
+            self._open(ctx, sample_id)
+            return
+        # the App opens samples of its current view only: set the view of that frame, and open
+        # it once the App shows that view (on_change_view)
+        ctx.panel.state.pending_frame = frame_id
+        self._show(ctx, results.frame_view(frame_id), description)
+
+    def on_change_view(self, ctx):
+        """Opens the frame that Show asked for, once the App shows the view holding it."""
+        frame_id = ctx.panel.state.pending_frame
+        if not frame_id:
+            return
+        ctx.panel.state.pending_frame = None
+        sample_id = sample_showing(ctx.view, frame_id)
+        if sample_id is not None:
+            self._open(ctx, sample_id)
+
+    def _open(self, ctx, sample_id: str) -> None:
+        # the labels shown are the App's active fields, which a grounding run sets to its
+        # points, heatmap and ground truth (fiftyone_videogem.app.configure_app); setting them
+        # here would replace the user's choice, which the App keeps for the dataset
+        ctx.ops.open_sample(id=sample_id)
 
     def clear_view(self, ctx):
         ctx.ops.clear_view()
@@ -580,12 +650,13 @@ class TriagePanel(foo.Panel):
         if state.last_view:
             panel.md("_%s_" % state.last_view, name="last_view")
 
-        table = types.TableView()
+        # FiftyOne's table has a minimum width of 650 pixels, which would widen the whole panel
+        # past a panel next to the grid; the table fits the panel instead
+        table = types.TableView(componentsProps={"table": {"sx": {"minWidth": 0}}})
         table.add_column("rank", label="#")
         table.add_column("label", label="Class")
         table.add_column("distance", label="Distance")
-        table.add_column("media", label="Media")
-        table.add_column("frame", label="Frame")
+        table.add_column("where", label="Media @ frame")
         table.add_row_action("show", self.show_miss, label="Show", icon="visibility")
         panel.list(
             "worst_misses",
@@ -615,19 +686,30 @@ def _summary(eval_key: str, results: PointingGameResults) -> str:
     return "\n\n".join(lines + results.notes())
 
 
-def _bar(x: list[str], accuracy: list[float], text: list[str], name: str) -> dict[str, Any]:
-    return {
-        "type": "bar",
+def _bars(x: list[str], accuracy: list[float], text: list[str], name: str) -> list[dict[str, Any]]:
+    """Two stacked traces that make one full-height, clickable column per category: the accuracy
+    (green from 50%, orange below) and the missed share above it (grey). Both carry the
+    category as ``ids``; the label sits in the taller part."""
+    common = {"type": "bar", "x": x, "ids": x, "textposition": "inside", "textangle": 0,
+              "insidetextanchor": "middle", "insidetextfont": {"color": TEXT_COLOR}, "customdata": text}
+    labels = [t.replace(" ", "<br>", 1) for t in text]  # two short lines fit narrow columns
+    accuracy_trace = {
+        **common,
         "name": name,
-        "x": x,
         "y": accuracy,
-        "ids": x,
-        "text": text,
-        "textposition": "auto",
-        "textangle": 0,
-        "hovertemplate": "%{x}: %{text}<extra></extra>",
+        "text": [t if a >= 0.5 else "" for t, a in zip(labels, accuracy)],
+        "hovertemplate": "%{x}: %{customdata}<extra></extra>",
         "marker": {"color": [HIT_COLOR if a >= 0.5 else MISS_COLOR for a in accuracy]},
     }
+    missed_trace = {
+        **common,
+        "name": "missed",
+        "y": [1.0 - a for a in accuracy],
+        "text": [t if a < 0.5 else "" for t, a in zip(labels, accuracy)],
+        "hovertemplate": "%{x}: %{customdata}, click for the misses<extra></extra>",
+        "marker": {"color": REST_COLOR},
+    }
+    return [accuracy_trace, missed_trace]
 
 
 def _overall_traces(results: PointingGameResults) -> list[dict]:
@@ -642,7 +724,7 @@ def _overall_traces(results: PointingGameResults) -> list[dict]:
         x.append(component)
         y.append(group.accuracy)
         text.append("%s (%d/%d)" % (_percent(group.accuracy), group.num_hits, group.count))
-    return [_bar(x, y, text, "overall")]
+    return _bars(x, y, text, "overall")
 
 
 def _class_traces(results: PointingGameResults) -> list[dict]:
@@ -650,15 +732,18 @@ def _class_traces(results: PointingGameResults) -> list[dict]:
     x = [c for c, _ in groups]
     y = [g.accuracy for _, g in groups]
     text = ["%s (%d/%d)" % (_percent(g.accuracy), g.num_hits, g.count) for _, g in groups]
-    return [_bar(x, y, text, "per class")]
+    return _bars(x, y, text, "per class")
 
 
 def _bar_layout(x_title: str, height: int) -> dict[str, Any]:
     return {
         "width": CHART_WIDTH,
         "height": height,
-        "xaxis": {"type": "category", "title": {"text": x_title}, "automargin": True},
-        "yaxis": {"range": [0, 1.05], "title": {"text": "accuracy"}, "tickformat": ".0%"},
+        "xaxis": {"type": "category", "title": {"text": x_title}, "automargin": True, "showgrid": False},
+        "yaxis": {"range": [0, 1.0], "title": {"text": "accuracy"}, "tickformat": ".0%"},
         "margin": {"t": 16, "l": 56, "b": 48, "r": 8},
         "bargap": 0.3,
+        "barmode": "stack",
+        "showlegend": False,
+        "uniformtext": {"minsize": 10, "mode": "show"},
     }
