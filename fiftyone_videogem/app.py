@@ -181,8 +181,8 @@ def configure_app(
         samples: the dataset, or a view of it (a ``to_frames()`` or clips view included), that
             the run wrote to; the settings are stored on its dataset
         label_field: the run's Keypoints field (``"frames.videogem"`` or ``"videogem"``)
-        heatmap_field (None): the run's Heatmap field; None: ``<label_field>_heatmap`` when it
-            exists, else no heatmap
+        heatmap_field (None): the run's Heatmap field (:func:`run_heatmap_field` names the one a
+            grounding run writes), or None when the run wrote none
         gt_field (None): a ground-truth field to show with the run
 
     Raises:
@@ -190,10 +190,7 @@ def configure_app(
     """
     dataset = root_dataset(samples)
     label_path = _root_path(samples, label_field, "label_field")
-    if heatmap_field is None:
-        heatmap_path = run_heatmap_field(dataset, label_path)
-    else:
-        heatmap_path = _root_path(samples, heatmap_field, "heatmap_field")
+    heatmap_path = _root_path(samples, heatmap_field, "heatmap_field") if heatmap_field is not None else None
     gt_path = _root_path(samples, gt_field, "gt_field") if gt_field is not None else None
 
     point_paths = app_paths(dataset, [label_path])

@@ -51,6 +51,7 @@ import fiftyone.core.utils as fou
 from . import fields as fvf
 from . import labels as fvl
 from . import runs as fvr
+from .app import configure_app
 from .datasets.common import PROMPT_PARSER_FIELD
 from .engine.options import COMPONENTS, GroundingOptions
 from .engine.prompts import PARSERS, ActionPrompt, parse_prompt
@@ -1322,7 +1323,7 @@ def _jsonable(value):
 
 
 def _finalize_dataset(collection, settings: GroundingSettings, written: set[str]) -> None:
-    """Declare the keypoint attributes and make the label and heatmap fields active in the App."""
+    """Declare the keypoint attributes and set how the App shows the run (``configure_app``)."""
     if not written:
         return
     root = fvf.root_dataset(collection)
@@ -1335,12 +1336,11 @@ def _finalize_dataset(collection, settings: GroundingSettings, written: set[str]
             root.add_dynamic_sample_fields(fields=[name])
     except Exception as e:  # declaring attributes is a convenience; never fail a finished run on it
         logger.warning("could not declare the keypoint attributes of '%s': %s", settings.label_path, e)
-    error_name = fvl.error_field(name)
-    shown = [p for p in sorted(written) if fvf.strip_frames(p) != error_name]
-    if frames_view:
-        # the frames view writes through to the videos' frames; its own paths are sample paths
-        shown = fvf.root_paths(collection, shown) + shown
-    activate_fields(root, shown)
+    heatmap = next((p for p in sorted(written) if fvf.strip_frames(p) == fvl.heatmap_field(name)), None)
+    try:
+        configure_app(collection, settings.label_path, heatmap, gt_field=settings.gt.path if settings.gt else None)
+    except Exception as e:  # App settings are a convenience; never fail a finished run on them
+        logger.warning("could not store the App settings of '%s': %s", settings.label_path, e)
 
 
 def activate_fields(dataset: fo.Dataset, paths: Sequence[str]) -> None:

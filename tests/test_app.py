@@ -56,8 +56,8 @@ def video_dataset(make_dataset):
 
 def test_video_run_colours_and_active_fields(video_dataset):
     ds = video_dataset
-    configure_app(ds, "frames.old", gt_field="frames.gt")  # the earlier run
-    configure_app(ds, "videogem", gt_field="gt")  # names resolve to the frame fields
+    configure_app(ds, "frames.old", "frames.old_heatmap", gt_field="frames.gt")  # the earlier run
+    configure_app(ds, "videogem", "videogem_heatmap", gt_field="gt")  # names resolve to the frame fields
 
     scheme = ds.app_config.color_scheme
     assert scheme.color_by == COLOR_BY == "value"  # heatmap colour scales need colouring by value
@@ -92,7 +92,7 @@ def test_frames_view_of_a_run_shows_its_labels(video_dataset):
     ds = video_dataset
     frames = ds.to_frames(sample_frames="dynamic", sparse=True)
     assert len(frames) == 4
-    configure_app(frames, "videogem", gt_field="gt")  # a run written through a frames view
+    configure_app(frames, "videogem", "videogem_heatmap", gt_field="gt")  # a run written through a frames view
     active = set(ds.app_config.active_fields.paths)
     label_fields = set(frames.get_field_schema(embedded_doc_type=fo.core.labels.Label))
     # the frames view's own label paths that the App shows
@@ -112,7 +112,7 @@ def test_user_settings_are_kept(video_dataset):
     ds.app_config.active_fields = fo.ActiveFields(paths=["notes"])
     ds.save()
 
-    configure_app(ds, "frames.videogem")
+    configure_app(ds, "frames.videogem", run_heatmap_field(ds, "frames.videogem"))
 
     scheme = ds.app_config.color_scheme
     # the user's choices stay (with colouring by instance, the App draws heatmaps in one colour)
@@ -128,27 +128,60 @@ def test_exclusion_lists_hide_other_heatmaps(video_dataset):
     ds = video_dataset
     ds.app_config.active_fields = fo.ActiveFields(paths=["frames.videogem", "notes"], exclude=True)
     ds.save()
-    configure_app(ds, "frames.videogem")
+    configure_app(ds, "frames.videogem", "frames.videogem_heatmap")
     active = ds.app_config.active_fields
     assert active.exclude
     assert "frames.videogem" not in active.paths and "notes" in active.paths
     assert {"frames.old_heatmap", "old_heatmap"} <= set(active.paths)
 
 
-def test_image_dataset_and_explicit_heatmap(make_dataset):
+def test_image_dataset_and_a_heatmap_of_another_name(make_dataset):
     ds = make_dataset()
     ds.add_sample(fo.Sample(filepath="/tmp/videogem-app/a.png", pred=points(), heat=heatmap()))
     assert run_heatmap_field(ds, "pred") is None  # no "pred_heatmap"
-    configure_app(ds, "pred", heatmap_field="heat")
+    configure_app(ds, "pred", "heat")
     assert ds.app_config.active_fields.paths == ["pred", "heat"]
     assert {"path": "heat", "name": HEATMAP_COLORSCALE} in ds.app_config.color_scheme.colorscales
     assert app_paths(ds, ["pred"]) == ["pred"]
     assert default_active_paths(ds) == ["pred"]
 
 
+def test_a_run_without_heatmap_activates_none(video_dataset):
+    ds = video_dataset
+    assert run_heatmap_field(ds, "frames.videogem") == "frames.videogem_heatmap"
+    configure_app(ds, "frames.videogem", None)
+    active = ds.app_config.active_fields.paths
+    assert "frames.videogem" in active and "frames.videogem_heatmap" not in active
+    assert ds.app_config.color_scheme.colorscales == []
+
+
 def test_unknown_fields_are_refused_and_nothing_is_stored(video_dataset):
     ds = video_dataset
     with pytest.raises(ValueError, match="gt_field='nope' does not exist"):
-        configure_app(ds, "frames.videogem", gt_field="nope")
+        configure_app(ds, "frames.videogem", "frames.videogem_heatmap", gt_field="nope")
     assert ds.app_config.color_scheme is None
     assert ds.app_config.active_fields is None
+
+
+def test_a_grounding_run_sets_up_the_app(make_dataset, tmp_path):
+    from fiftyone_videogem import run_videogem
+    from tests.videos import make_video
+
+    ds = make_dataset()
+    sample = fo.Sample(filepath=make_video(tmp_path / "a.mp4", num_frames=6), action="open door")
+    sample.frames[3] = fo.Frame(gt=fo.Detections(detections=[fo.Detection(label="open door", bounding_box=BOX)]))
+    ds.add_sample(sample)
+    ds.add_frame_field("old_heatmap", fo.EmbeddedDocumentField, embedded_doc_type=fo.Heatmap)
+    ds.app_config.active_fields = fo.ActiveFields(paths=["frames.old_heatmap"])
+    ds.save()
+
+    run_videogem(ds, "test-vit-tiny", "vg", random_weights=True, seed=0, device="cpu", prompt_field="action",
+                 gt_field="frames.gt", progress=False)
+
+    ds.reload()
+    active = ds.app_config.active_fields.paths
+    assert {"frames.vg", "vg", "frames.vg_heatmap", "vg_heatmap", "frames.gt", "gt"} <= set(active)
+    assert "frames.old_heatmap" not in active
+    scheme = ds.app_config.color_scheme
+    assert {"path": "frames.vg_heatmap", "name": HEATMAP_COLORSCALE} in scheme.colorscales
+    assert any(f["path"] == "frames.vg" and f["colorByAttribute"] == "component" for f in scheme.fields)

@@ -231,7 +231,7 @@ def video_dataset(tmp_path_factory):
         # an earlier run's heatmap was shown
         ds.app_config.active_fields = fo.ActiveFields(paths=["frames.gt", "frames.old_heatmap"])
         ds.save()
-        configure_app(ds, "frames.videogem", gt_field="frames.gt")
+        configure_app(ds, "frames.videogem", "frames.videogem_heatmap", gt_field="frames.gt")
         evaluate_pointing_game(ds, "frames.videogem", "frames.gt", eval_key="pointing", progress=False)
         ds.save_view("frames", ds.to_frames(sample_frames=True, sparse=True, output_dir=str(folder / "frames")))
         yield ds
