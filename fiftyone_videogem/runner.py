@@ -51,7 +51,7 @@ import fiftyone.core.utils as fou
 from . import fields as fvf
 from . import labels as fvl
 from . import runs as fvr
-from .app import configure_app
+from .app import configure_app, default_active_paths
 from .datasets.common import PROMPT_PARSER_FIELD
 from .engine.options import COMPONENTS, GroundingOptions
 from .engine.prompts import PARSERS, ActionPrompt, parse_prompt
@@ -1354,7 +1354,7 @@ def activate_fields(dataset: fo.Dataset, paths: Sequence[str]) -> None:
         return
     active = dataset.app_config.active_fields
     if active is None or (not active.paths and not active.exclude):
-        active = fo.ActiveFields(paths=_default_active_paths(dataset))
+        active = fo.ActiveFields(paths=default_active_paths(dataset))
     if active.exclude:
         active.paths = [p for p in active.paths if p not in paths]
     else:
@@ -1363,15 +1363,6 @@ def activate_fields(dataset: fo.Dataset, paths: Sequence[str]) -> None:
     dataset.save()
 
 
-def _default_active_paths(dataset: fo.Dataset) -> list[str]:
-    hidden = (fol.Heatmap, fol.Segmentation)
-    paths = [name for name, schema_field in dataset.get_field_schema(embedded_doc_type=fol.Label).items()
-             if not issubclass(schema_field.document_type, hidden)]
-    if fvf.is_video(dataset):
-        paths += [fvf.FRAMES_PREFIX + name
-                  for name, schema_field in dataset.get_frame_field_schema(embedded_doc_type=fol.Label).items()
-                  if not issubclass(schema_field.document_type, hidden)]
-    return paths
 
 
 # ---------------------------------------------------------------------------- entry points

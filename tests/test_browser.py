@@ -18,6 +18,7 @@ Needs Debian's ``chromium`` (``/usr/bin/chromium``) and the ``playwright`` Pytho
 """
 
 import colorsys
+import contextlib
 import os
 import time
 import uuid
@@ -175,13 +176,22 @@ def heatmap(point) -> fo.Heatmap:
     return fo.Heatmap(map=values, range=[0, 1])
 
 
+@contextlib.contextmanager
+def persistent_dataset(prefix: str):
+    """A new persistent dataset (the App server runs in another process), deleted afterwards."""
+    ds = fo.Dataset("%s-%s" % (prefix, uuid.uuid4().hex[:12]), persistent=True)
+    try:
+        yield ds
+    finally:
+        if fo.dataset_exists(ds.name):
+            fo.delete_dataset(ds.name)
+
+
 @pytest.fixture(scope="module")
 def image_dataset(tmp_path_factory):
-    """A persistent dataset (the App server runs in another process) of 16 generated images
-    with ground-truth boxes and VideoGEM-style points; deleted afterwards."""
+    """16 generated images with ground-truth boxes and VideoGEM-style points."""
     folder = tmp_path_factory.mktemp("images")
-    ds = fo.Dataset("videogem-browser-%s" % uuid.uuid4().hex[:12], persistent=True)
-    try:
+    with persistent_dataset("videogem-browser") as ds:
         samples = []
         for c, (label, (color, num_misses)) in enumerate(CLASSES.items()):
             for j in range(IMAGES_PER_CLASS):
@@ -200,20 +210,16 @@ def image_dataset(tmp_path_factory):
         del samples  # no samples in memory, which reloads would have to follow
         ds.compute_metadata(progress=False)
         yield ds
-    finally:
-        if fo.dataset_exists(ds.name):
-            fo.delete_dataset(ds.name)
 
 
 @pytest.fixture(scope="module")
 def video_dataset(tmp_path_factory):
-    """A persistent dataset of generated videos with ground truth, the points and heatmaps of a
-    grounding run (``frames.videogem``, ``frames.videogem_heatmap``), the heatmap of an older
-    run that was shown before (``frames.old_heatmap``), a pointing-game run and the App
-    settings of :func:`configure_app`; deleted afterwards."""
+    """Generated videos with ground truth, the points and heatmaps of a grounding run
+    (``frames.videogem``, ``frames.videogem_heatmap``), the heatmap of an older run that was
+    shown before (``frames.old_heatmap``), a pointing-game run and the App settings of
+    :func:`configure_app`."""
     folder = tmp_path_factory.mktemp("videos")
-    ds = fo.Dataset("videogem-browser-video-%s" % uuid.uuid4().hex[:12], persistent=True)
-    try:
+    with persistent_dataset("videogem-browser-video") as ds:
         for label, color, outcomes in VIDEOS:
             sample = fo.Sample(filepath=write_video(folder / ("%s.mp4" % label.replace(" ", "_")), color))
             for fn, hit in outcomes.items():
@@ -235,9 +241,6 @@ def video_dataset(tmp_path_factory):
         evaluate_pointing_game(ds, "frames.videogem", "frames.gt", eval_key="pointing", progress=False)
         ds.save_view("frames", ds.to_frames(sample_frames=True, sparse=True, output_dir=str(folder / "frames")))
         yield ds
-    finally:
-        if fo.dataset_exists(ds.name):
-            fo.delete_dataset(ds.name)
 
 
 @pytest.fixture(scope="module")
