@@ -1363,8 +1363,6 @@ def activate_fields(dataset: fo.Dataset, paths: Sequence[str]) -> None:
     dataset.save()
 
 
-
-
 # ---------------------------------------------------------------------------- entry points
 def _as_model(model_or_engine, options: dict) -> VideoGEMModel:
     from .model import RUN_OPTIONS, VideoGEMModel, load_model
