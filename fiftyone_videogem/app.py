@@ -37,7 +37,7 @@ import fiftyone as fo
 import fiftyone.core.labels as fol
 
 from .fields import FRAMES_PREFIX, is_frame_path, is_video, resolve_field, root_dataset, root_paths, strip_frames
-from .labels import COMPONENT_ORDER, FINAL_COMPONENT, heatmap_field
+from .labels import FINAL_COMPONENT, heatmap_field
 
 logger = logging.getLogger(__name__)
 

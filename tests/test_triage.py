@@ -1,7 +1,6 @@
 """Tests of the pointing-game operator and the VideoGEM triage panel, executed through
 FiftyOne's operator machinery (the plugin is found through ``FIFTYONE_PLUGINS_DIR``)."""
 
-from pathlib import Path
 
 import pytest
 
