@@ -39,6 +39,7 @@ _LAZY = {
     "YesNoScorer": "fiftyone_videogem.temporal.scorer",
     "load_queries": "fiftyone_videogem.temporal.queries",
     "temporal": "fiftyone_videogem.temporal",
+    "configure_app": "fiftyone_videogem.app",
     "datasets": "fiftyone_videogem.datasets",
 }
 
