@@ -1261,10 +1261,11 @@ class _Run:
             self.summary.frames_grounded += len(state.results)
         self.summary.stopped = stopped
         self.summary.seconds = time.perf_counter() - self.started
-        _finalize_dataset(self.collection, self.settings, self.writer.fields_written)
         if self.writer.fields_written:
-            # set_values() leaves samples and frames already loaded in memory stale
+            # set_values() leaves samples and frames already loaded in memory stale, and fields that
+            # Ray workers created are not yet in this process's schema
             fvf.root_dataset(self.collection).reload()
+        _finalize_dataset(self.collection, self.settings, self.writer.fields_written)
         if self.settings.run_key:
             fvr.settle_created_fields(self.collection, self.settings.run_key)
             results = self.summary.to_dict()

@@ -461,10 +461,15 @@ def test_evaluate_and_triage_in_the_app(app, browser, image_dataset):
         # 2. the panel, from the "+" menu: two charts that fit the panel
         open_triage_panel(page)
         charts = page.locator(".js-plotly-plot")
-        charts.nth(1).locator("g.trace.bars").nth(1).locator(".point path").nth(len(CLASSES) - 1).wait_for(
-            timeout=LONG
-        )
-        assert charts.count() == 2
+        last_bar = charts.nth(1).locator("g.trace.bars").nth(1).locator(".point path").nth(len(CLASSES) - 1)
+        # the panel renders again when the App learns of the evaluation's fields: wait until it settles
+        for _ in range(3):
+            last_bar.wait_for(timeout=LONG)
+            page.wait_for_timeout(1_000)
+            if charts.count() == 2 and last_bar.count() == 1:
+                break
+        expect(charts).to_have_count(2, timeout=SHORT)
+        last_bar.wait_for(timeout=LONG)
         assert charts.nth(0).locator("svg.main-svg").count() >= 1
         ticks = charts.nth(1).locator(".xtick text").all_text_contents()
         assert ticks[0] == WORST_CLASS, ticks

@@ -10,9 +10,11 @@ number of runs small: the equality test is also the fault test.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import pathlib
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -24,6 +26,7 @@ import fiftyone as fo  # noqa: E402
 from fiftyone_videogem import distributed as fvd  # noqa: E402
 from fiftyone_videogem.engine.grounding import VideoGEM  # noqa: E402
 from fiftyone_videogem.runner import GroundingError, run_videogem  # noqa: E402
+from fiftyone_videogem.video import FrameDecoder  # noqa: E402
 from tests.videos import make_video  # noqa: E402
 
 import ray  # noqa: E402  (the ray extra: pip install "fiftyone-videogem[ray]")
@@ -285,7 +288,31 @@ def test_ray_labels_equal_the_local_run_and_a_dead_actor_is_replaced(local_ray, 
     assert sorted(f["sample_id"] for f in results.failures) == sorted([c.id, d.id, e.id])
 
 
-def test_interrupted_ray_run_resumes_to_the_same_labels(local_ray, one_thread, make_dataset, tmp_path):
+class GatedDecoder(FrameDecoder):
+    """A decoder that opens the first video it is asked for at once and any other after a pause.
+
+    Ray hands the driver an actor's report once the actor's next unit is done too, so the units of
+    other videos must take a while for an interrupt at the first report to find work left.
+    """
+
+    PAUSE = 10.0
+
+    def __init__(self, path, gate: pathlib.Path, **kwargs):
+        first = gate / "first"
+        try:
+            with first.open("x") as f:  # atomic across processes: one video is the first
+                f.write(str(path))
+        except FileExistsError:
+            if first.read_text() != str(path):
+                time.sleep(self.PAUSE)
+        super().__init__(path, **kwargs)
+
+    @classmethod
+    def factory(cls, gate: pathlib.Path):
+        return functools.partial(cls, gate=gate)
+
+
+def test_interrupted_ray_run_resumes_to_the_same_labels(local_ray, one_thread, make_dataset, tmp_path, caplog):
     dataset = make_dataset()
     _add_videos(dataset, tmp_path)
     run_videogem(dataset, "test-vit-tiny", "local", **ENGINE, **FIELDS)
@@ -296,11 +323,15 @@ def test_interrupted_ray_run_resumes_to_the_same_labels(local_ray, one_thread, m
     def stop_after_first(event):
         raise Interrupt()
 
+    # the units of the first video go on, the others wait: the interrupt comes while work is left
+    gate = tmp_path / "gate"
+    gate.mkdir()
     with pytest.raises(Interrupt):
         run_videogem(dataset, "test-vit-tiny", LABEL, executor="ray", num_workers=2, max_frames_per_unit=2,
-                     progress=stop_after_first, **ENGINE, **FIELDS)
+                     progress=stop_after_first, decoder=GatedDecoder.factory(gate), **ENGINE, **FIELDS)
     first, _ = _labels(dataset, LABEL)
     assert 1 <= len(first) < 9
+    assert "could not" not in caplog.text  # the fields the workers created are declared and shown
     interrupted = dataset.load_run_results(f"videogem_{LABEL}")
     assert interrupted.frames_grounded >= 1 and interrupted.stopped.startswith("Interrupt")
 
