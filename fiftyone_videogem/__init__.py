@@ -6,7 +6,7 @@ open_clip; the FiftyOne parts (``load_model``, ``evaluate_pointing_game``, ``dat
 FiftyOne.
 """
 
-import importlib
+from fiftyone_videogem.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -47,15 +47,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        module = importlib.import_module(_LAZY[name])
-        # a name that is the module itself (``datasets``) is the module, else an attribute of it
-        value = module if module.__name__.rsplit(".", 1)[-1] == name else getattr(module, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'fiftyone_videogem' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

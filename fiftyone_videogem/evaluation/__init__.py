@@ -13,59 +13,50 @@ paths of a run's config and results (``fiftyone_videogem.evaluation.PointingGame
 loaded, so these names must stay exported here.
 """
 
-import importlib
+from fiftyone_videogem.lazy import lazy_exports
 
 # public name -> the module of this package that defines it; imported on first use, so that the
 # pure scoring rule (``fiftyone_videogem.evaluation.pointing``) can be used without FiftyOne
 _EXPORTS = {
-    "ComparisonResults": "comparison",
-    "compare_pointing_games": "comparison",
-    "BOX_MODES": "pointing",
-    "FINAL_COMPONENT": "pointing",
-    "MISSING_POLICIES": "pointing",
-    "PROTOCOLS": "pointing",
-    "UNLABELED_CLASS": "pointing",
-    "FrameOutcome": "pointing",
-    "GroundTruthBox": "pointing",
-    "GroupAccuracy": "pointing",
-    "PointScore": "pointing",
-    "PredictedPoint": "pointing",
-    "box_problem": "pointing",
-    "score_frame": "pointing",
-    "score_point": "pointing",
-    "select_points": "pointing",
-    "HIT": "pointing_game",
-    "METHOD_NAME": "pointing_game",
-    "MISS": "pointing_game",
-    "RESERVED_EVAL_KEYS": "pointing_game",
-    "PointingGameEvaluation": "pointing_game",
-    "PointingGameEvaluationConfig": "pointing_game",
-    "PointingGameResults": "pointing_game",
-    "EvaluatedFrame": "pointing_game",
-    "eval_key_problem": "pointing_game",
-    "evaluate_pointing_game": "pointing_game",
-    "load_pointing_game_results": "pointing_game",
-    "save_triage_views": "pointing_game",
-    "triage_view_names": "pointing_game",
-    "SpatiotemporalEvaluation": "spatiotemporal",
-    "SpatiotemporalEvaluationConfig": "spatiotemporal",
-    "SpatiotemporalResults": "spatiotemporal",
-    "TemporalMAP": "spatiotemporal",
-    "THUMOS_THRESHOLDS": "spatiotemporal",
-    "evaluate_spatiotemporal": "spatiotemporal",
-    "evaluate_temporal": "spatiotemporal",
+    "ComparisonResults": ".comparison",
+    "compare_pointing_games": ".comparison",
+    "BOX_MODES": ".pointing",
+    "FINAL_COMPONENT": ".pointing",
+    "MISSING_POLICIES": ".pointing",
+    "PROTOCOLS": ".pointing",
+    "UNLABELED_CLASS": ".pointing",
+    "FrameOutcome": ".pointing",
+    "GroundTruthBox": ".pointing",
+    "GroupAccuracy": ".pointing",
+    "PointScore": ".pointing",
+    "PredictedPoint": ".pointing",
+    "box_problem": ".pointing",
+    "score_frame": ".pointing",
+    "score_point": ".pointing",
+    "select_points": ".pointing",
+    "HIT": ".pointing_game",
+    "METHOD_NAME": ".pointing_game",
+    "MISS": ".pointing_game",
+    "RESERVED_EVAL_KEYS": ".pointing_game",
+    "PointingGameEvaluation": ".pointing_game",
+    "PointingGameEvaluationConfig": ".pointing_game",
+    "PointingGameResults": ".pointing_game",
+    "EvaluatedFrame": ".pointing_game",
+    "eval_key_problem": ".pointing_game",
+    "evaluate_pointing_game": ".pointing_game",
+    "load_pointing_game_results": ".pointing_game",
+    "save_triage_views": ".pointing_game",
+    "triage_view_names": ".pointing_game",
+    "SpatiotemporalEvaluation": ".spatiotemporal",
+    "SpatiotemporalEvaluationConfig": ".spatiotemporal",
+    "SpatiotemporalResults": ".spatiotemporal",
+    "TemporalMAP": ".spatiotemporal",
+    "THUMOS_THRESHOLDS": ".spatiotemporal",
+    "evaluate_spatiotemporal": ".spatiotemporal",
+    "evaluate_temporal": ".spatiotemporal",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module("." + _EXPORTS[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -8,7 +8,7 @@ sources and where they depart from them are described in ``docs/temporal.md``.
 Every name below is imported on first use, so importing this package costs nothing.
 """
 
-import importlib
+from fiftyone_videogem.lazy import lazy_exports
 
 _LAZY = {
     # scores
@@ -62,11 +62,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'fiftyone_videogem.temporal' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
