@@ -1092,3 +1092,74 @@ def test_malformed_daly_instances_are_named(tmp_path, cleanup):
     assert [e.split(": ")[1] for e in entries] == ["video 'vidA', Drinking instance 1", "video 'vidA', class Phoning",
                                                   "video 'vidB'"]
     assert all(e.startswith(str(path)) for e in entries)
+
+
+# ---------------------------------------------------------------- YouCook2 narrated segments (temporal)
+
+YC2_DIR = Path(__file__).resolve().parent / "data" / "youcook2"  # a small file written for the tests
+YC2_VIDEOS = {"yc2TestVidA": (2, 32), "yc2TestVidB": (4, 30), "yc2TestVidC": (2, 40)}  # id: (fps, frames)
+
+
+@pytest.fixture(scope="module")
+def yc2_videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("yc2_videos")
+    for video_id, (fps, num_frames) in YC2_VIDEOS.items():
+        make_video(root / f"{video_id}.mp4", num_frames=num_frames, size=(48, 32), fps=fps)
+    return root
+
+
+def test_youcook2_segments_become_temporal_detections(yc2_videos, cleanup):
+    name = _name("yc2")
+    cleanup.append(name)
+    dataset = fvgd.load_youcook2(YC2_DIR, yc2_videos, name=name, persistent=False)
+    assert dataset.count_sample_tags() == {"youcook2": 2}  # the training video is not in the validation subset
+    a = dataset.match(fo.ViewField("video_id") == "yc2TestVidA").first()
+    # 2 fps: second s is frame 2 s + 1; [12, 17] reaches past the 16 s video and ends on its last frame
+    assert [(d.label, d.support, d.start_time, d.end_time, d.segment_id, d.clipped)
+            for d in a.segments.detections] == [
+        ("crack two eggs into a bowl", [5, 11], 2.0, 5.0, 0, False),
+        ("whisk the eggs", [15, 21], 7.0, 10.0, 1, False),
+        ("pour the eggs into the pan", [25, 32], 12.0, 17.0, 2, True),
+    ]
+    assert a.actions == ["crack two eggs into a bowl", "whisk the eggs", "pour the eggs into the pan"]
+    assert (a.action, a.recipe_type, a.subset, a.prompt_parser) == ("crack two eggs into a bowl", "201",
+                                                                    "validation", "sentence")
+    b = dataset.match(fo.ViewField("video_id") == "yc2TestVidB").first()
+    # 4 fps: second s is frame 4 s + 1; [30, 35] lies after the 7.5 s video; the annotation without sentence is skipped
+    assert [(d.label, d.support) for d in b.segments.detections] == [
+        ("slice the onion", [5, 13]), ("fry the onion in butter", [17, 25])]
+    report = dataset.info["import_report"]
+    assert report["missing_videos"] == ["yc2TestVidD"]
+    assert report["annotations_past_end"] == 1 and report["past_end"]["yc2TestVidB"]["times"] == [30.0]
+    assert len(report["malformed_entries"]) == 1
+    assert ": video 'yc2TestVidB', annotation 2: expected a 'segment'" in report["malformed_entries"][0]
+    assert report["details"]["segments_read"] == 7 and report["details"]["segments_imported"] == 5
+    assert report["details"]["segments_clipped"] == 1
+    # reused as it is by a second call
+    assert fvgd.load_youcook2(YC2_DIR / "youcookii_annotations_trainval.json", yc2_videos, name=name).count() == 2
+
+
+def test_youcook2_subsets_and_fields(yc2_videos, cleanup):
+    name = _name("yc2-all")
+    cleanup.append(name)
+    dataset = fvgd.load_youcook2(YC2_DIR, yc2_videos, name=name, subset=None, segments_field="sentences",
+                                 persistent=False)
+    assert sorted(dataset.values("video_id")) == ["yc2TestVidA", "yc2TestVidB", "yc2TestVidC"]
+    assert dataset.get_field("sentences") is not None and dataset.get_field("segments") is None
+    with pytest.raises(ValueError, match="unknown YouCook2 subset"):
+        fvgd.load_youcook2(YC2_DIR, yc2_videos, name=_name("x"), subset="test")
+    with pytest.raises(ValueError, match="collides"):
+        fvgd.load_youcook2(YC2_DIR, yc2_videos, name=_name("x"), segments_field="actions")
+    with pytest.raises(FileNotFoundError, match="youcookii_annotations_trainval.json"):
+        fvgd.load_youcook2(yc2_videos, yc2_videos, name=_name("x"))
+
+
+def test_youcook2_reader_keeps_subset_and_ids():
+    from fiftyone_videogem.datasets.youcook2 import read_youcook2_database, read_youcook2_json
+
+    database = read_youcook2_database(YC2_DIR / "youcookii_annotations_trainval.json")
+    assert {k: (v.subset, v.recipe_type, v.ids) for k, v in database.items()} == {
+        "yc2TestVidA": ("validation", "201", [0, 1, 2]), "yc2TestVidB": ("validation", "113", [0, 1, 3]),
+        "yc2TestVidC": ("training", "201", [0]), "yc2TestVidD": ("validation", "113", [0])}
+    assert read_youcook2_json(YC2_DIR / "youcookii_annotations_trainval.json")["yc2TestVidC"] == [
+        Segment(0.0, 4.0, "boil the pasta")]

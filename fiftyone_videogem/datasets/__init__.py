@@ -36,7 +36,7 @@ from fiftyone_videogem.datasets.daly import DALY_CLASSES, load_daly
 from fiftyone_videogem.datasets.groundingyoutube import load_groundingyoutube
 from fiftyone_videogem.datasets.thumos14 import THUMOS14_CLASSES, load_thumos14
 from fiftyone_videogem.datasets.vhico import load_vhico
-from fiftyone_videogem.datasets.youcook2 import load_youcook2_interactions
+from fiftyone_videogem.datasets.youcook2 import load_youcook2, load_youcook2_interactions
 
 LOADERS = {
     "groundingyoutube": load_groundingyoutube,
@@ -64,6 +64,7 @@ __all__ = [
     "load_daly",
     "load_groundingyoutube",
     "load_vhico",
+    "load_youcook2",
     "load_youcook2_interactions",
     "normalize_box",
 ]

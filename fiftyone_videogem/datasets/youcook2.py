@@ -1,6 +1,15 @@
-"""Importer for YouCook2-Interactions (Tan et al., NeurIPS 2021).
+"""Importers for YouCook2-Interactions (Tan et al., NeurIPS 2021) and for YouCook2's narrated
+segments (Zhou et al., AAAI 2018) as single-sentence temporal grounding.
 
-The benchmark adds boxes to the YouCook2 validation split:
+:func:`load_youcook2` reads the official ``youcookii_annotations_trainval.json``
+(``{"database": {youtube_id: {"subset", "duration", "recipe_type",
+"annotations": [{"segment": [start, end], "id", "sentence"}]}}}``, seconds)
+into one sample per video with its segments as ``TemporalDetections``
+labelled with their sentences: each sentence is a query whose answer is
+its segment(s) in that video.
+
+YouCook2-Interactions adds boxes to the YouCook2 validation split
+(:func:`load_youcook2_interactions`):
 
 * ``final_dataset_annotations.pkl``: ``{youtube_id: {frame_index: (x1, y1,
   x2, y2)}}``; frames are indexed at one per second, index ``i`` being at
@@ -28,7 +37,11 @@ from typing import Iterable, Mapping, Sequence
 import fiftyone as fo
 
 from fiftyone_videogem.datasets.common import (
+    ACTION_FIELD,
+    ACTIONS_FIELD,
     DEFAULT_GT_FIELD,
+    PROMPT_PARSER_FIELD,
+    VIDEO_ID_FIELD,
     BuildOptions,
     FrameAnnotation,
     ImportReport,
@@ -37,13 +50,20 @@ from fiftyone_videogem.datasets.common import (
     build_dataset,
     check_output_fields,
     filter_video_ids,
+    finish_import,
+    index_videos,
     load_annotation_pickle,
     note,
+    ordered_unique,
     read_csv_rows,
     read_json,
+    read_video_timing,
     reuse_or_prepare,
+    video_metadata,
+    write_samples,
 )
-from fiftyone_videogem.video import VideoInfo
+from fiftyone_videogem.datasets.thumos14 import temporal_support
+from fiftyone_videogem.video import FrameTimes, VideoInfo
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +84,11 @@ DEFAULT_SEGMENT_TOLERANCE = 10.0
 # boxes reaching this far past the 640x360 space mark a video annotated at its own resolution
 _NATIVE_TOLERANCE = 1.02
 
+TEMPORAL_BENCHMARK = "youcook2"
+TEMPORAL_DEFAULT_NAME = "videogem-youcook2"
+DEFAULT_SEGMENTS_FIELD = "segments"
+SUBSETS = ("training", "validation")
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -78,6 +103,25 @@ class Segment:
     start: float
     end: float
     sentence: str
+
+
+@dataclass
+class VideoEntry:
+    """One video of the official YouCook2 annotation file.
+
+    Attributes:
+        video_id: the YouTube id
+        subset: ``"training"``, ``"validation"`` (or what the file says; None when absent)
+        recipe_type: the recipe class (a string such as ``"101"``; None when absent)
+        segments: the narrated segments in file order
+        ids: each segment's ``id`` in the file (its position when absent)
+    """
+
+    video_id: str
+    subset: str | None
+    recipe_type: str | None
+    segments: list[Segment]
+    ids: list[int]
 
 
 def load_youcook2_interactions(
@@ -419,31 +463,236 @@ def read_sentences_csv(path: str | os.PathLike, malformed: Malformed | None = No
     return out
 
 
+def read_youcook2_database(path: str | os.PathLike, malformed: Malformed | None = None) -> dict[str, VideoEntry]:
+    """Reads the official ``youcookii_annotations_trainval.json``: every video with its subset, recipe
+    type and narrated segments.
+
+    Args:
+        path: the JSON file
+        malformed: collects the annotations that cannot be read, naming the
+            file, the video and the annotation (None: they are logged)
+
+    Raises:
+        ValueError: if the file is not an object with a ``database`` object
+    """
+    data = read_json(path, "the official YouCook2 annotations")
+    database = data.get("database", data) if isinstance(data, dict) else None
+    if not isinstance(database, dict):
+        raise ValueError(f"'{path}' is not the YouCook2 annotation file: expected an object with a 'database' object")
+    out: dict[str, VideoEntry] = {}
+    for video_id, entry in database.items():
+        annotations = entry.get("annotations", []) if isinstance(entry, dict) else None
+        if not isinstance(annotations, list):
+            note(malformed, path, f"video '{video_id}'", "expected an object with an 'annotations' list")
+            continue
+        video = VideoEntry(str(video_id), _optional_text(entry.get("subset")), _optional_text(entry.get("recipe_type")),
+                           [], [])
+        for number, ann in enumerate(annotations):
+            try:
+                start, end = ann["segment"]
+                segment = Segment(float(start), float(end), " ".join(str(ann["sentence"]).split()))
+                ident = int(ann.get("id", number))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                note(malformed, path, f"video '{video_id}', annotation {number}",
+                     f"expected a 'segment' [start, end] and a 'sentence', got {ann!r:.80}")
+                continue
+            if not segment.sentence or not segment.start <= segment.end:
+                note(malformed, path, f"video '{video_id}', annotation {number}",
+                     f"expected a sentence and start <= end, got {ann!r:.80}")
+                continue
+            video.segments.append(segment)
+            video.ids.append(ident)
+        out[video.video_id] = video
+    return out
+
+
+def _optional_text(value) -> str | None:
+    return None if value is None else str(value)
+
+
 def read_youcook2_json(path: str | os.PathLike, malformed: Malformed | None = None) -> dict[str, list[Segment]]:
-    """Reads the official ``youcookii_annotations_trainval.json`` into segments per video.
+    """Reads the official ``youcookii_annotations_trainval.json`` into segments per video (every subset).
 
     Args:
         path: the JSON file
         malformed: collects the annotations that cannot be read, naming the
             file, the video and the annotation (None: they are logged)
     """
-    data = read_json(path, "the official YouCook2 annotations")
-    database = data.get("database", data) if isinstance(data, dict) else None
-    if not isinstance(database, dict):
-        raise ValueError(f"'{path}' is not the YouCook2 annotation file: expected an object with a 'database' object")
-    out: dict[str, list[Segment]] = {}
-    for video_id, entry in database.items():
-        segments = []
-        annotations = entry.get("annotations", []) if isinstance(entry, dict) else None
-        if not isinstance(annotations, list):
-            note(malformed, path, f"video '{video_id}'", "expected an object with an 'annotations' list")
+    return {video_id: entry.segments for video_id, entry in read_youcook2_database(path, malformed).items()}
+
+
+def _find_youcook2_json(annotations: str | os.PathLike) -> str:
+    path = os.fspath(annotations)
+    if os.path.isdir(path):
+        path = os.path.join(path, YOUCOOK2_JSON)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"'{path}' not found; pass the official YouCook2 annotation file '{YOUCOOK2_JSON}' (from the "
+            "YouCook2 release, youcookii_annotations.tar.gz) or the folder that holds it"
+        )
+    return path
+
+
+def load_youcook2(
+    annotations: str | os.PathLike,
+    videos_dir: str | os.PathLike,
+    name: str | None = None,
+    overwrite: bool = False,
+    subset: str | None = "validation",
+    max_videos: int | None = None,
+    video_ids: Iterable[str] | None = None,
+    segments_field: str = DEFAULT_SEGMENTS_FIELD,
+    persistent: bool = True,
+) -> fo.Dataset:
+    """Builds a FiftyOne video dataset of YouCook2's narrated segments, for single-sentence temporal
+    grounding (find the segment a sentence describes in its video).
+
+    Each video of ``subset`` becomes a sample tagged ``"youcook2"`` with
+
+    * sample field ``segments_field``: ``TemporalDetections``, one per
+      narrated segment, labelled with its sentence (white space collapsed);
+      ``support`` holds the inclusive 1-based frames on screen at its start
+      and end second; attributes ``start_time`` / ``end_time`` (seconds, as
+      annotated), ``segment_id`` (the file's ``id``) and ``clipped`` (the end
+      was past the video's last frame)
+    * sample fields ``video_id``, ``actions`` (the video's distinct sentences
+      in order: the queries of single-sentence grounding, and the pool
+      ``localize_actions(pool_field="actions")`` searches), ``action`` (the
+      first sentence), ``recipe_type``, ``subset`` and
+      ``prompt_parser="sentence"``
+
+    Annotated videos absent from ``videos_dir``, unreadable videos,
+    malformed annotations and segments past a video's end are listed in the
+    import report; none of them stops the import. A segment past the end is
+    dropped; one that reaches past it is clipped to the last frame.
+
+    Args:
+        annotations: ``youcookii_annotations_trainval.json``, or the folder
+            that holds it
+        videos_dir: the folder with the videos, named ``<youtube_id>.mp4``
+            (or ``.mkv``, ``.webm``, ``.avi``), searched recursively
+        name ("videogem-youcook2"): the dataset name (``-<subset>`` is
+            appended for a subset other than validation)
+        overwrite (False): delete and re-import an existing import of that
+            name (False: the existing dataset is returned as it is)
+        subset ("validation"): the videos of this subset (``"training"``,
+            ``"validation"``; None: every video of the file)
+        max_videos (None): import at most this many videos
+        video_ids (None): import only these YouTube ids (None: all; a string
+            is one id)
+        segments_field ("segments"): the sample field of the segments
+        persistent (True): whether the dataset is kept after the process exits
+
+    Returns:
+        the dataset; ``dataset.info["import_report"]`` holds the import
+        report as a dict
+
+    Raises:
+        ValueError: a bad subset or field name, or a file that is not the
+            YouCook2 annotation file
+        FileNotFoundError: no annotation file at ``annotations``
+    """
+    if subset is not None and subset not in SUBSETS:
+        raise ValueError(f"unknown YouCook2 subset {subset!r}; use one of {SUBSETS} or None for every video")
+    if segments_field is None:
+        raise ValueError("segments_field names the sample field of the segments; it cannot be None")
+    _, _, segments_field = check_output_fields(
+        DEFAULT_GT_FIELD, temporal_field=segments_field, sample_fields=("recipe_type", "subset")
+    )
+    name = name or (TEMPORAL_DEFAULT_NAME if subset == "validation" else f"{TEMPORAL_DEFAULT_NAME}-{subset or 'all'}")
+    existing = reuse_or_prepare(name, overwrite, TEMPORAL_BENCHMARK)
+    if existing is not None:
+        return existing
+    path = _find_youcook2_json(annotations)
+    malformed = Malformed()
+    database = read_youcook2_database(path, malformed)
+
+    report = ImportReport(
+        benchmark=TEMPORAL_BENCHMARK,
+        dataset_name=name,
+        annotations=[os.path.abspath(path)],
+        videos_dir=os.path.abspath(os.fspath(videos_dir)),
+        settings={"subset": subset, "segments_field": segments_field, "max_videos": max_videos},
+        malformed_entries=malformed.entries,
+    )
+    entries = [e for e in database.values() if subset is None or e.subset == subset]
+    report.details.update(segments_read=sum(len(e.segments) for e in entries), segments_imported=0,
+                          segments_clipped=0, videos_without_segments=[])
+    wanted = filter_video_ids([e.video_id for e in entries], video_ids, report)
+    report.videos_annotated = len(wanted)
+    index = index_videos(videos_dir)
+
+    samples: list[fo.Sample] = []
+    for video_id in wanted:
+        if max_videos is not None and len(samples) >= max_videos:
+            break
+        entry = database[video_id]
+        if not entry.segments:
+            report.details["videos_without_segments"].append(video_id)
             continue
-        for number, ann in enumerate(annotations):
-            try:
-                start, end = ann["segment"]
-                segments.append(Segment(float(start), float(end), " ".join(str(ann["sentence"]).split())))
-            except (KeyError, TypeError, ValueError):
-                note(malformed, path, f"video '{video_id}', annotation {number}",
-                     f"expected a 'segment' [start, end] and a 'sentence', got {ann!r:.80}")
-        out[str(video_id)] = segments
-    return out
+        video_path = index.get(video_id)
+        if video_path is None:
+            report.missing_videos.append(video_id)
+            continue
+        timing = read_video_timing(video_id, video_path, report)
+        if timing is None:
+            continue
+        info, times = timing
+        if times.num_frames < 1:
+            report.unreadable_videos[video_id] = f"video '{video_path}' has no frames"
+            continue
+        sample = _segments_sample(entry, video_path, info, times, segments_field, report)
+        if sample is not None:
+            samples.append(sample)
+
+    if report.details["videos_without_segments"]:
+        report.notes.append(
+            f"{len(report.details['videos_without_segments'])} annotated videos have no readable segment and "
+            f"were skipped: {report.details['videos_without_segments'][:10]}"
+        )
+    dataset = write_samples(name, TEMPORAL_BENCHMARK, samples, report, persistent=persistent)
+    finish_import(dataset, report)
+    bad = report.missing_videos or report.unreadable_videos or report.damaged_videos or report.malformed_entries
+    logger.log(
+        logging.WARNING if bad else logging.INFO, "%s; %d of %d segments imported", report.summary(),
+        report.details["segments_imported"], report.details["segments_read"],
+    )
+    return dataset
+
+
+def _segments_sample(entry: VideoEntry, path: str, info: VideoInfo, times: FrameTimes, segments_field: str,
+                     report: ImportReport) -> fo.Sample | None:
+    detections = []
+    past_end: list[float] = []
+    for segment, ident in zip(entry.segments, entry.ids):
+        support = temporal_support(segment.start, segment.end, info, times)
+        if support is None:
+            if segment.end < 0:
+                report.annotations_before_start += 1
+            else:
+                report.annotations_past_end += 1
+                past_end.append(segment.start)
+            continue
+        first, last, clipped = support
+        report.details["segments_clipped"] += int(clipped)
+        detections.append(fo.TemporalDetection(
+            label=segment.sentence, support=[first, last], start_time=segment.start, end_time=segment.end,
+            segment_id=ident, clipped=clipped,
+        ))
+    if past_end:
+        report.past_end[entry.video_id] = {"times": past_end, "duration": info.duration}
+    if not detections:
+        report.notes.append(f"video '{entry.video_id}' has no segment within its duration and was not imported")
+        return None
+    report.details["segments_imported"] += len(detections)
+    sentences = [d.label for d in detections]
+    sample = fo.Sample(filepath=path, tags=[TEMPORAL_BENCHMARK])
+    sample.metadata = video_metadata(path, info)
+    sample[VIDEO_ID_FIELD] = entry.video_id
+    sample[ACTIONS_FIELD] = ordered_unique(sentences)
+    sample[ACTION_FIELD] = sentences[0]
+    sample[PROMPT_PARSER_FIELD] = PROMPT_PARSER
+    sample["recipe_type"] = entry.recipe_type
+    sample["subset"] = entry.subset
+    sample[segments_field] = fo.TemporalDetections(detections=detections)
+    return sample
