@@ -153,7 +153,7 @@ def _parse_keypoint(keypoint: fol.Keypoint) -> Optional[PredictedPoint]:
     )
 
 
-def _predicted_points(prediction: Optional[fol.Keypoints]) -> list[PredictedPoint]:
+def predicted_points(prediction: Optional[fol.Keypoints]) -> list[PredictedPoint]:
     keypoints = getattr(prediction, "keypoints", None) or []
     return [p for p in map(_parse_keypoint, keypoints) if p is not None]
 
@@ -185,7 +185,7 @@ def _score_document(prediction, ground_truth, config: "PointingGameEvaluationCon
     boxes, num_invalid = _ground_truth_boxes(ground_truth)
     outcome = score_frame(
         boxes,
-        _predicted_points(prediction),
+        predicted_points(prediction),
         box_mode=config.box_mode,
         protocol=config.protocol,
         use_components=config.components,
@@ -856,15 +856,41 @@ def _key_problem(samples, eval_key) -> Optional[str]:
         return "'%s' is not a valid key: use letters, digits and underscores, not starting with a digit" % eval_key
     if eval_key in RESERVED_EVAL_KEYS:
         return "'%s' is a keypoint attribute name; choose another key" % eval_key
+    return other_kind_problem(samples, eval_key, METHOD_NAME)
+
+
+def other_kind_problem(samples, eval_key: str, method_name: str) -> Optional[str]:
+    """Why ``eval_key`` cannot name a run of ``method_name``: it names another kind of evaluation
+    (None when it is free or names a run of that kind, which is then replaced)."""
     if eval_key in samples.list_evaluations():
         try:
             method = samples.get_evaluation_info(eval_key).config.method
         except Exception:  # a run whose config class cannot be imported
             method = None
-        if method != METHOD_NAME:
+        if method != method_name:
             return (
                 "'%s' already names a different kind of evaluation on this dataset; choose "
                 "another key or delete that evaluation first" % eval_key
+            )
+    return None
+
+
+def written_fields_problem(samples, paths, eval_key: str, kind: str) -> Optional[str]:
+    """Why a run under ``eval_key`` cannot write ``paths``: one belongs to another evaluation, or
+    exists and was not written by an earlier ``kind`` run of this key (None when it can)."""
+    dataset = root_dataset(samples)
+    owners = evaluation_field_owners(dataset)
+    for path in paths:
+        owner = owners.get(path)
+        if owner is not None and owner != eval_key:
+            return (
+                "eval_key '%s' would write '%s', which evaluation '%s' writes; choose another key "
+                "or delete evaluation '%s' first" % (eval_key, path, owner, owner)
+            )
+        if owner is None and dataset.get_field(path) is not None:
+            return (
+                "eval_key '%s' would write '%s', a field that exists and was not written by a "
+                "%s run of that key; choose another key (nothing was written)" % (eval_key, path, kind)
             )
     return None
 
@@ -887,7 +913,7 @@ def _planned_config(samples, pred_field: str, gt_field: str, box_mode="any", pro
     return config
 
 
-def _field_owners(dataset: fo.Dataset) -> dict[str, str]:
+def evaluation_field_owners(dataset: fo.Dataset) -> dict[str, str]:
     """Field path -> key of the evaluation that writes it, over every evaluation of the dataset."""
     owners = {}
     for key in dataset.list_evaluations():
@@ -903,23 +929,8 @@ def _field_owners(dataset: fo.Dataset) -> dict[str, str]:
 
 
 def _field_problem(samples, config: PointingGameEvaluationConfig, eval_key: str) -> Optional[str]:
-    """Why the run cannot write its fields: one belongs to another evaluation, or exists and was
-    not written by an earlier run of this key."""
-    dataset = root_dataset(samples)
-    owners = _field_owners(dataset)
-    for path in _run_fields(config, eval_key):
-        owner = owners.get(path)
-        if owner is not None and owner != eval_key:
-            return (
-                "eval_key '%s' would write '%s', which evaluation '%s' writes; choose another key "
-                "or delete evaluation '%s' first" % (eval_key, path, owner, owner)
-            )
-        if owner is None and dataset.get_field(path) is not None:
-            return (
-                "eval_key '%s' would write '%s', a field that exists and was not written by a "
-                "pointing-game run of that key; choose another key (nothing was written)" % (eval_key, path)
-            )
-    return None
+    """Why the run cannot write its fields (see :func:`written_fields_problem`)."""
+    return written_fields_problem(samples, _run_fields(config, eval_key), eval_key, "pointing-game")
 
 
 def eval_key_problem(samples, eval_key, pred_field: Optional[str] = None, gt_field: Optional[str] = None,

@@ -57,7 +57,6 @@ import bisect
 import dataclasses
 import logging
 import math
-import re
 import uuid
 from typing import Any, Optional, Sequence
 
@@ -67,6 +66,7 @@ import fiftyone.core.evaluation as foe
 import fiftyone.core.fields as fof
 import fiftyone.core.labels as fol
 import fiftyone.core.utils as fou
+from fiftyone import ViewField as F
 
 from ..fields import FRAMES_PREFIX, document_type, is_frame_path, is_video, resolve_field, root_dataset, strip_frames
 from ..runs import delete_fields
@@ -80,7 +80,7 @@ from ..temporal.metrics import (
     video_map,
 )
 from .pointing import select_points
-from .pointing_game import _field_owners, _predicted_points, format_table
+from .pointing_game import KEY_PATTERN, format_table, other_kind_problem, predicted_points, written_fields_problem
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ DEFAULT_MASK_THRESHOLD = 0.5
 """Heatmap threshold of the tubes: WWW's CLIP baseline (0.5) on min-max normalised heatmaps."""
 THUMOS_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 """Temporal IoU thresholds of THUMOS14 (ZEAL, T3AL, FreeZAD); GroundingYouTube uses 0.1-0.5."""
-_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
 _READ_CHUNK = 32  # videos read at a time (heatmaps of one chunk are in memory together)
 
 
@@ -154,13 +154,13 @@ class _FrameGrounding:
         self._masks: dict[int, Optional[np.ndarray]] = {}
 
     def point(self, frame: int, label: str) -> Optional[tuple[float, float]]:
-        final, _ = select_points(_predicted_points(self.keypoints.get(frame)), label)
+        final, _ = select_points(predicted_points(self.keypoints.get(frame)), label)
         if final is None or final.label not in (None, label):
             return None
         return final.xy[0] * self.size[0], final.xy[1] * self.size[1]
 
     def mask(self, frame: int, label: str) -> Optional[np.ndarray]:
-        owner, _ = select_points(_predicted_points(self.keypoints.get(frame)), None)
+        owner, _ = select_points(predicted_points(self.keypoints.get(frame)), None)
         if owner is not None and owner.label not in (None, label):
             return None
         if frame not in self._masks:
@@ -507,30 +507,17 @@ def _resolve_fields(samples, pred_field, gt_field, points_field, heatmap_field, 
 
 def _key_problem(samples, config: SpatiotemporalEvaluationConfig, eval_key) -> Optional[str]:
     """Why ``eval_key`` cannot name this run (None when it can; a spatio-temporal run of that key is replaced)."""
-    if not isinstance(eval_key, str) or not _KEY_PATTERN.match(eval_key):
+    if not isinstance(eval_key, str) or not KEY_PATTERN.match(eval_key):
         return f"eval_key {eval_key!r} is not a valid key: use letters, digits and underscores, not starting with a digit"
-    if eval_key in samples.list_evaluations():
-        try:
-            method = samples.get_evaluation_info(eval_key).config.method
-        except Exception:  # a run whose config class cannot be imported
-            method = None
-        if method != METHOD_NAME:
-            return (
-                f"'{eval_key}' already names a different kind of evaluation on this dataset; choose another key "
-                "or delete that evaluation first"
-            )
-    dataset = root_dataset(samples)
-    owners = _field_owners(dataset)
-    for path in _run_fields(config, eval_key):
-        owner = owners.get(path)
-        if owner is not None and owner != eval_key:
-            return f"eval_key '{eval_key}' would write '{path}', which evaluation '{owner}' writes; choose another key"
-        if owner is None and dataset.get_field(path) is not None:
-            return (
-                f"eval_key '{eval_key}' would write '{path}', a field that exists and was not written by a "
-                "spatio-temporal run of that key; choose another key (nothing was written)"
-            )
-    return None
+    return other_kind_problem(samples, eval_key, METHOD_NAME) or written_fields_problem(
+        samples, _run_fields(config, eval_key), eval_key, "spatio-temporal")
+
+
+def eval_key_problem(samples, eval_key, pred_field: str, gt_field: str) -> Optional[str]:
+    """Why ``eval_key`` cannot name a spatio-temporal run of ``pred_field`` against ``gt_field`` on
+    ``samples`` (the check :func:`evaluate_spatiotemporal` makes before any work), or None when it can."""
+    config = SpatiotemporalEvaluationConfig(pred_field, gt_field, None, None, None)
+    return _key_problem(samples, config, eval_key)
 
 
 def _write(samples, config: SpatiotemporalEvaluationConfig, key: str, videos: list[_Video],
@@ -765,3 +752,58 @@ def evaluate_temporal(
         iou_threshs=iou_threshs, iou=float(iou), progress=progress,
     )
     return TemporalMAP.from_results(results)
+
+
+# --------------------------------------------------------------------------------------
+# The misses of a stored run, as clips
+# --------------------------------------------------------------------------------------
+
+MISS_KINDS = ("missed", "false")
+"""What :func:`misses_view` shows: missed ground-truth segments or false predicted segments."""
+
+
+def misses_view(
+    samples,
+    eval_key: str,
+    cls: Optional[str] = None,
+    video: Optional[str] = None,
+    kind: str = "missed",
+    iou_thresh: Optional[float] = None,
+):
+    """The misses of a stored spatio-temporal run as a clips view, one clip per segment.
+
+    A ground-truth segment is *missed* and a predicted segment is *false* when its best tube IoU with a
+    segment of the same phrase on the other side (the ``<eval_key>_iou`` attribute the run writes) is
+    below ``iou_thresh``. Segments the run did not evaluate (no such attribute) are left out.
+
+    Args:
+        samples: the dataset (or a view of it) that holds the run
+        eval_key: the key of a spatio-temporal run
+        cls (None): only segments of this phrase
+        video (None): only segments of this video (a sample ID)
+        kind ("missed"): ``"missed"`` (clips of the ground-truth field) or ``"false"`` (clips of the
+            predicted field)
+        iou_thresh (None): the tube-IoU threshold; None takes the middle one of the run's ``iou_threshs``
+
+    Returns:
+        a clips view of the run's ground-truth or predicted ``TemporalDetections`` field
+
+    Raises:
+        ValueError: ``eval_key`` names no spatio-temporal run, or a bad ``kind``
+    """
+    if kind not in MISS_KINDS:
+        raise ValueError(f"kind must be one of {MISS_KINDS}, got {kind!r}")
+    if eval_key not in samples.list_evaluations():
+        raise ValueError(f"this dataset has no evaluation '{eval_key}'; see dataset.list_evaluations()")
+    config = samples.get_evaluation_info(eval_key).config
+    if config.method != METHOD_NAME:
+        raise ValueError(f"'{eval_key}' is a '{config.method}' evaluation, not a spatio-temporal one")
+    if iou_thresh is None:
+        iou_thresh = config.iou_threshs[len(config.iou_threshs) // 2]
+    field = config.gt_field if kind == "missed" else config.pred_field
+    best = F(f"{eval_key}_iou")
+    condition = (best != None) & (best < float(iou_thresh))  # noqa: E711 (a database expression)
+    if cls is not None:
+        condition &= F("label") == cls
+    view = samples.select(video) if video is not None else samples
+    return view.filter_labels(field, condition).to_clips(field)
