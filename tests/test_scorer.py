@@ -13,6 +13,7 @@ from fiftyone_videogem.temporal.scorer import (
     YesNoScorer,
     answer_token_ids,
     get_scorer_spec,
+    load_scorer,
 )
 from fiftyone_videogem.temporal.tiny_models import tiny_tokenizer
 
@@ -172,6 +173,24 @@ def test_out_of_memory_halves_the_batch(scorer, caplog):
     np.testing.assert_allclose(scores, scorer.score(frames, QUESTIONS, context=CONTEXT), atol=1e-6)
 
 
+def test_the_batch_that_fit_holds_for_frames_of_another_size(scorer):
+    class Tight(YesNoScorer):
+        calls = []
+
+        def _score_shared(self, images, before, suffixes):
+            self.calls.append((images[0].size, len(images)))
+            if len(images) > 2:
+                raise MemoryError("out of memory")
+            return super()._score_shared(images, before, suffixes)
+
+    frames = [frame(s) for s in range(3)] + [frame(s, h=32, w=32) for s in range(3)]
+    tight = Tight(scorer.model, scorer.processor, batch_size=4)
+    scores = tight.score(frames, QUESTIONS, context=CONTEXT)
+    assert [n for _, n in Tight.calls] == [3, 2, 1, 2, 1]  # the second size starts at the size that fit
+    assert len({size for size, _ in Tight.calls}) == 2
+    np.testing.assert_allclose(scores, scorer.score(frames, QUESTIONS, context=CONTEXT), atol=1e-6)
+
+
 def test_from_config_leaves_the_global_generator_alone():
     state = torch.random.get_rng_state()
     a = YesNoScorer.from_config("qwen2_vl", seed=3, device="cpu")
@@ -201,3 +220,14 @@ def test_unavailable_models_fail_naming_the_local_folder_option(tmp_path):
         YesNoScorer.from_pretrained(str(tmp_path / "missing"), device="cpu")
     with pytest.raises(RuntimeError, match="does not hold"):
         YesNoScorer.from_pretrained(str(tmp_path), device="cpu")
+
+
+def test_load_scorer_names_random_models_and_passes_scorers_through(scorer):
+    assert load_scorer(scorer) is scorer
+    again = load_scorer(scorer.name, device="cpu")  # "random-<family>-tiny-seed0": the same weights
+    assert again.name == scorer.name and type(again.model) is type(scorer.model)
+    np.testing.assert_allclose(again.score([frame(1)], QUESTIONS, CONTEXT), scorer.score([frame(1)], QUESTIONS, CONTEXT))
+    other = load_scorer(scorer.name.replace("seed0", "seed1"), device="cpu")
+    assert not np.allclose(other.score([frame(1)], QUESTIONS, CONTEXT), scorer.score([frame(1)], QUESTIONS, CONTEXT))
+    with pytest.raises(ValueError, match="unknown family"):
+        load_scorer("random-nosuchfamily")

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -44,7 +45,7 @@ import numpy as np
 import torch
 
 from fiftyone_videogem.engine.backbones.base import as_rgb_uint8
-from fiftyone_videogem.engine.grounding import _is_out_of_memory
+from fiftyone_videogem.engine.batching import BatchLimit, run_in_batches
 
 logger = logging.getLogger(__name__)
 
@@ -453,28 +454,15 @@ class YesNoScorer:
         groups: dict[tuple[int, int], list[int]] = {}
         for index, image in enumerate(images):
             groups.setdefault(image.size, []).append(index)
-        batch = self.batch_size
+        score_batch = self._score_shared if shared else self._score_separately
+
+        def run(chunk: Sequence[int]) -> list[np.ndarray]:
+            return list(score_batch([images[i] for i in chunk], before, suffixes))
+
+        limit = BatchLimit()  # a size that worked after an out-of-memory error holds for the later groups
         with torch.no_grad():
             for indices in groups.values():
-                start = 0
-                while start < len(indices):
-                    chunk = indices[start : start + batch]
-                    try:
-                        chunk_images = [images[i] for i in chunk]
-                        if shared:
-                            scores = self._score_shared(chunk_images, before, suffixes)
-                        else:
-                            scores = self._score_separately(chunk_images, before, suffixes)
-                    except RuntimeError as error:
-                        if not _is_out_of_memory(error) or batch == 1:
-                            raise
-                        batch = max(1, batch // 2)
-                        if self.device.type == "cuda":
-                            torch.cuda.empty_cache()
-                        logger.warning("out of memory on %s; retrying with batches of %d frames", self.device, batch)
-                        continue
-                    result[chunk] = scores
-                    start += len(chunk)
+                result[indices] = run_in_batches(indices, run, self.batch_size, self.device, "frames", limit)
         return result
 
     def _splits_cleanly(self, before: str, suffixes: Sequence[str]) -> bool:
@@ -565,6 +553,36 @@ class YesNoScorer:
         column = torch.searchsorted(keep, last).repeat(n).to(out.logits.device)  # [n*q]
         logits = out.logits[torch.arange(n * q, device=column.device), column]  # [n*q, V]
         return self._yes_probability(logits).reshape(n, q)
+
+
+_RANDOM_NAME = re.compile(r"random-(?P<family>[a-z0-9_]+?)(?:-(?P<size>tiny|smolvlm-256m))?(?:-seed(?P<seed>\d+))?")
+
+
+def load_scorer(
+    scorer: "YesNoScorer | str | os.PathLike",
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    **options: Any,
+) -> YesNoScorer:
+    """A :class:`YesNoScorer` from what a user names.
+
+    Args:
+        scorer: a scorer (returned as it is), a registry name (:func:`list_scorers`), a Hugging Face id
+            or local folder (:meth:`YesNoScorer.from_pretrained`), or ``"random-<family>[-<size>][-seed<N>]"``
+            (:meth:`YesNoScorer.from_config`, e.g. ``"random-idefics3"``, ``"random-qwen2_vl-seed3"``: random
+            weights, for offline smoke runs; the name is the one ``from_config`` gives its scorer)
+        device (None): as in :meth:`YesNoScorer.from_pretrained`
+        dtype (None): as in :meth:`YesNoScorer.from_pretrained`
+        **options: arguments of :class:`YesNoScorer` (``batch_size``, ``prompt``, ...)
+    """
+    if isinstance(scorer, YesNoScorer):
+        return scorer
+    name = os.fspath(scorer)
+    random = _RANDOM_NAME.fullmatch(name)
+    if random is not None and not os.path.exists(name):
+        return YesNoScorer.from_config(random["family"], seed=int(random["seed"] or 0), device=device, dtype=dtype,
+                                       size=random["size"] or "tiny", **options)
+    return YesNoScorer.from_pretrained(name, device=device, dtype=dtype, **options)
 
 
 def _hub_offline() -> bool:
