@@ -2,18 +2,26 @@
 FiftyOne's operator machinery (the plugin is found through ``FIFTYONE_PLUGINS_DIR``)."""
 
 
+import numpy as np
 import pytest
 
 import fiftyone as fo
 import fiftyone.operators as foo
 from fiftyone.operators.executor import ExecutionContext, ExecutionError
 
-from fiftyone_videogem.evaluation import PointingGameResults, evaluate_pointing_game
-from fiftyone_videogem.fields import is_frames_view
+from fiftyone_videogem.evaluation import PointingGameResults, evaluate_pointing_game, evaluate_spatiotemporal
+from fiftyone_videogem.fields import is_clips_view, is_frames_view
+from fiftyone_videogem.evaluation.spatiotemporal import misses_view
 from fiftyone_videogem.plugin.triage import (
     OVERALL_BAR,
+    ap_traces,
+    class_ap,
     list_pointing_game_runs,
+    list_triage_runs,
+    miss_threshold,
+    threshold_choices,
     validate_eval_key,
+    video_traces,
 )
 from tests.videos import make_video
 
@@ -599,3 +607,232 @@ def test_render_is_cheap_and_reads_only_state(image_dataset, monkeypatch):
     props = requests(res, "show_panel_output")[-1]["output"]["type"]["properties"]
     assert props["worst_misses"]["view"]["name"] == "TableView"
     assert [c["key"] for c in props["worst_misses"]["view"]["columns"]] == ["rank", "label", "distance", "where"]
+
+
+# --------------------------------------------------------------------------------------
+# Spatio-temporal runs
+# --------------------------------------------------------------------------------------
+
+WHOLE = [0.0, 0.0, 1.0, 1.0]
+CRACK, WHISK, STIR = "crack egg", "whisk", "stir"
+
+
+def st_video(ds, folder, name, found, truth):
+    """A 10 x 10 pixel, 10-frame video at 1 fps (every frame is sampled): predicted segments
+    ``found`` (label, [first, last], confidence) with the phrase's point in the middle and a heatmap
+    of ones on their frames, ground-truth segments ``truth`` (label, [first, last]) with a box over
+    the whole frame on theirs."""
+    sample = fo.Sample(filepath=str(folder / ("%s.mp4" % name)))
+    sample.metadata = fo.VideoMetadata(frame_width=10, frame_height=10, frame_rate=1.0, total_frame_count=10)
+    sample["found"] = fo.TemporalDetections(
+        detections=[fo.TemporalDetection(label=l, support=list(s), confidence=c) for l, s, c in found]
+    )
+    sample["truth"] = fo.TemporalDetections(
+        detections=[fo.TemporalDetection(label=l, support=list(s)) for l, s in truth]
+    )
+    frames = {}
+    for label, (first, last), _ in found:
+        for fn in range(first, last + 1):
+            frames.setdefault(fn, {})["pts"] = fo.Keypoints(
+                keypoints=[fo.Keypoint(label=label, points=[(0.5, 0.5)], component="final")]
+            )
+            frames[fn]["hm"] = fo.Heatmap(map=np.ones((10, 10), dtype=np.float32), range=[0, 1])
+    for label, (first, last) in truth:
+        for fn in range(first, last + 1):
+            frames.setdefault(fn, {})["gt"] = fo.Detections(
+                detections=[fo.Detection(label=label, bounding_box=WHOLE)]
+            )
+    for fn, labels in frames.items():
+        sample.frames[fn] = fo.Frame(**labels)
+    ds.add_sample(sample)
+    return sample.id
+
+
+@pytest.fixture
+def st_dataset(make_dataset, tmp_path):
+    """Three videos and a stored spatio-temporal run ``st`` (thresholds 0.1-0.5).
+
+    -   a.mp4: "crack egg" found exactly (tube IoU 1); ground-truth "whisk" 7-8 not found.
+        IoU+Pointing 4/6.
+    -   b.mp4: ground-truth "whisk" 1-2, "whisk" found at 5-6 (tube IoU 0); "stir" found at 8-9,
+        with no ground truth. IoU+Pointing 0/6.
+    -   c.mp4: ground-truth "crack egg" 1-4 found at frame 1 only: tube IoU 100 / 400 = 0.25.
+        IoU+Pointing 1/4.
+
+    Video AP: "crack egg" 1 at 0.1 and 0.2 (both found), 0.5 at 0.3-0.5 (the first of two
+    ranked detections right), mean 0.7; "whisk" 0; "stir" has no ground truth.
+    """
+    ds = make_dataset()
+    ids = {
+        "a": st_video(ds, tmp_path, "a", [(CRACK, (2, 5), 0.9)], [(CRACK, (2, 5)), (WHISK, (7, 8))]),
+        "b": st_video(ds, tmp_path, "b", [(WHISK, (5, 6), 0.8), (STIR, (8, 9), 0.7)], [(WHISK, (1, 2))]),
+        "c": st_video(ds, tmp_path, "c", [(CRACK, (1, 1), 0.6)], [(CRACK, (1, 4))]),
+    }
+    evaluate_spatiotemporal(
+        ds, "found", "truth", pred_points_field="frames.pts", pred_heatmap_field="frames.hm",
+        gt_boxes_field="frames.gt", eval_key="st", progress=False,
+    )
+    return ds, ids
+
+
+def clip_labels(view, field):
+    return sorted((ds_id, label, tuple(support)) for ds_id, label, support in zip(
+        view.values("sample_id"), view.values(field + ".label"), view.values("support")))
+
+
+def test_misses_view_opens_missed_and_false_segments_as_clips(st_dataset):
+    ds, ids = st_dataset
+    # at the middle threshold, 0.3: c's "crack egg" (0.25) is missed too
+    missed = misses_view(ds, "st")
+    assert is_clips_view(missed)
+    assert clip_labels(missed, "truth") == sorted(
+        [(ids["a"], WHISK, (7, 8)), (ids["b"], WHISK, (1, 2)), (ids["c"], CRACK, (1, 4))]
+    )
+    false = misses_view(ds, "st", kind="false")
+    assert clip_labels(false, "found") == sorted(
+        [(ids["b"], WHISK, (5, 6)), (ids["b"], STIR, (8, 9)), (ids["c"], CRACK, (1, 1))]
+    )
+    # at 0.1 the partly found segment is no miss
+    assert len(misses_view(ds, "st", iou_thresh=0.1)) == 2
+    assert len(misses_view(ds, "st", kind="false", iou_thresh=0.1)) == 2
+    # one phrase, one video
+    assert clip_labels(misses_view(ds, "st", cls=CRACK), "truth") == [(ids["c"], CRACK, (1, 4))]
+    assert len(misses_view(ds, "st", cls=STIR, kind="false")) == 1
+    assert clip_labels(misses_view(ds, "st", video=ids["a"]), "truth") == [(ids["a"], WHISK, (7, 8))]
+    assert len(misses_view(ds, "st", video=ids["a"], kind="false")) == 0
+    # the clips carry the frames' labels
+    frames = misses_view(ds, "st", cls=CRACK).first().frames
+    assert frames[1]["gt"].detections[0].label == CRACK and frames[1]["pts"] is not None
+
+
+def test_misses_view_leaves_out_segments_the_run_did_not_evaluate(st_dataset, tmp_path):
+    ds, _ = st_dataset
+    st_video(ds, tmp_path, "d", [], [(WHISK, (1, 3))])  # added after the run: no <key>_iou
+    assert len(misses_view(ds, "st")) == 3
+
+
+def test_misses_view_refuses_bad_arguments(st_dataset):
+    ds, _ = st_dataset
+    with pytest.raises(ValueError, match="kind must be one of"):
+        misses_view(ds, "st", kind="both")
+    with pytest.raises(ValueError, match="no evaluation 'nope'"):
+        misses_view(ds, "nope")
+    evaluate_pointing_game(ds, "frames.pts", "frames.gt", eval_key="pg", progress=False)
+    with pytest.raises(ValueError, match="not a spatio-temporal one"):
+        misses_view(ds, "pg")
+
+
+def test_triage_runs_list_both_kinds(st_dataset):
+    ds, _ = st_dataset
+    evaluate_pointing_game(ds, "frames.pts", "frames.gt", eval_key="pg", progress=False)
+    assert list_triage_runs(ds) == {"st": "spatiotemporal", "pg": "pointing-game"}
+    assert list_pointing_game_runs(ds) == ["pg"]
+
+
+def test_ap_chart_at_the_mean_and_at_each_threshold(st_dataset):
+    results = st_dataset[0].load_evaluation_results("st")
+    assert threshold_choices(results) == ["mean", "0.1", "0.2", "0.3", "0.4", "0.5"]
+    assert class_ap(results) == pytest.approx({CRACK: 0.7, WHISK: 0.0})
+    assert class_ap(results, "0.2") == pytest.approx({CRACK: 1.0, WHISK: 0.0})
+    assert class_ap(results, "0.3") == pytest.approx({CRACK: 0.5, WHISK: 0.0})
+
+    ap, rest = ap_traces(results)
+    assert ap["x"] == ap["ids"] == [WHISK, CRACK]  # the lowest first
+    assert ap["y"] == pytest.approx([0.0, 0.7])
+    assert [a + r for a, r in zip(ap["y"], rest["y"])] == pytest.approx([1.0, 1.0])  # full-height columns
+    assert ap["customdata"] == ["0.0% AP", "70.0% AP"]
+    assert ap_traces(results, "0.1")[0]["y"] == pytest.approx([0.0, 1.0])
+    assert ap_traces(results, limit=1)[0]["x"] == [WHISK]
+
+    assert miss_threshold(results, "mean") == 0.3
+    assert miss_threshold(results, None) == 0.3
+    assert miss_threshold(results, "0.1") == 0.1
+
+
+def test_video_chart_per_video_iou_pointing(st_dataset):
+    ds, ids = st_dataset
+    results = ds.load_evaluation_results("st")
+    names = {sid: "%s.mp4" % name for name, sid in ids.items()}
+    value, rest = video_traces(results, names)
+    assert value["ids"] == [ids["b"], ids["c"], ids["a"]]  # the lowest first
+    assert value["x"] == ["b.mp4", "c.mp4", "a.mp4"]
+    assert value["y"] == pytest.approx([0.0, 0.25, 4 / 6])
+    assert value["customdata"] == ["0.0% (0/6)", "25.0% (1/4)", "66.7% (4/6)"]
+    assert rest["ids"] == value["ids"]
+    # equal names stay separate columns
+    same = video_traces(results, {sid: "clip.mp4" for sid in ids.values()})[0]
+    assert same["x"] == ["clip.mp4", "clip.mp4 (2)", "clip.mp4 (3)"]
+
+
+def test_panel_on_a_spatiotemporal_run(st_dataset):
+    ds, _ = st_dataset
+    res = run_panel(ds, "on_load")
+    assert res.error is None, res.error_message
+    state, data = patched(res, "state"), patched(res, "data")
+    assert state["eval_key"] == "st" and state["method"] == "spatiotemporal"
+    assert state["threshold"] == "mean" and state["thresholds"][1:] == ["0.1", "0.2", "0.3", "0.4", "0.5"]
+    assert state["miss_kind"] == "missed"
+    assert "IoU+Pointing **30.6%**" in state["summary"]  # (4/6 + 0/6 + 1/4) / 3
+    assert "video mAP **35.0%**" in state["summary"]  # (0.7 + 0) / 2
+    assert data["ap_chart"][0]["x"] == [WHISK, CRACK]
+    assert data["video_chart"][0]["x"] == ["b.mp4", "c.mp4", "a.mp4"]
+    assert data["class_chart"] == [] and state["worst_misses"] == []
+
+    props = requests(res, "show_panel_output")[-1]["output"]["type"]["properties"]
+    assert props["ap_chart"]["view"]["on_click"] == PANEL + "#on_click_phrase"
+    assert props["video_chart"]["view"]["on_click"] == PANEL + "#on_click_video"
+    assert props["threshold"]["type"]["values"] == state["thresholds"]
+    assert props["miss_kind"]["type"]["values"] == ["missed", "false"]
+    assert "class_chart" not in props and "worst_misses" not in props
+
+
+def test_spatiotemporal_clicks_open_misses_as_clips(st_dataset):
+    ds, ids = st_dataset
+    state = loaded_state(ds)
+
+    res = run_panel(ds, "on_click_phrase", state=state, x=CRACK, id=CRACK)
+    assert res.error is None, res.error_message
+    (set_view,) = requests(res, "set_view")
+    view = view_of(ds, set_view)
+    assert clip_labels(view, "truth") == [(ids["c"], CRACK, (1, 4))]
+    assert patched(res, "state")["last_view"].startswith("Showing 1 missed GT segments of 'crack egg' (tube IoU < 0.3)")
+
+    # a video's false segments
+    res = run_panel(ds, "on_click_video", state={**state, "miss_kind": "false"}, x="b.mp4", id=ids["b"])
+    assert res.error is None, res.error_message
+    view = view_of(ds, requests(res, "set_view")[0])
+    assert clip_labels(view, "found") == [(ids["b"], STIR, (8, 9)), (ids["b"], WHISK, (5, 6))]
+    assert "in 'b.mp4'" in patched(res, "state")["last_view"]
+
+    # nothing to open: the view stays, the panel says so
+    res = run_panel(ds, "on_click_video", state=state, id=ids["c"], x="c.mp4")
+    assert len(view_of(ds, requests(res, "set_view")[0])) == 1  # c's crack egg at 0.3
+    res = run_panel(ds, "on_click_video", state={**state, "threshold": "0.1"}, id=ids["c"], x="c.mp4")
+    assert requests(res, "set_view") == []
+    assert patched(res, "state")["last_view"].startswith("No missed GT segments in 'c.mp4' (tube IoU < 0.1)")
+
+
+def test_spatiotemporal_threshold_and_miss_kind_choices(st_dataset):
+    ds, _ = st_dataset
+    state = loaded_state(ds)
+    res = run_panel(ds, "on_change_threshold", state=state, value="0.1")
+    assert res.error is None, res.error_message
+    assert patched(res, "state")["threshold"] == "0.1"
+    assert patched(res, "data")["ap_chart"][0]["y"] == pytest.approx([0.0, 1.0])
+    res = run_panel(ds, "on_change_threshold", state=state, value="0.9")  # not a threshold of the run
+    assert patched(res, "state")["threshold"] == "mean"
+    res = run_panel(ds, "on_change_miss_kind", state=state, value="false")
+    assert patched(res, "state")["miss_kind"] == "false"
+
+
+def test_pointing_and_spatiotemporal_runs_switch(st_dataset):
+    ds, _ = st_dataset
+    evaluate_pointing_game(ds, "frames.pts", "frames.gt", eval_key="pg", progress=False)
+    state = loaded_state(ds)
+    assert state["runs"] == ["st", "pg"] and state["method"] == "pointing-game"
+    res = run_panel(ds, "on_change_run", state=state, value="st")
+    state = patched(res, "state")
+    assert state["method"] == "spatiotemporal" and state["worst_misses"] == []
+    res = run_panel(ds, "on_change_run", state=state, value="pg")
+    state, data = patched(res, "state"), patched(res, "data")
+    assert state["method"] == "pointing-game" and data["class_chart"] and data["ap_chart"] == []

@@ -1,4 +1,4 @@
-"""Visual error triage of pointing-game runs in the FiftyOne App.
+"""Visual error triage of pointing-game and spatio-temporal runs in the FiftyOne App.
 
 Two plugin components live here; the plugin entry (``__init__.py`` at the plugin root)
 registers them:
@@ -14,6 +14,13 @@ registers them:
     shows that class's missed frames in the App, clicking a component bar shows the frames
     that component missed, and a button shows every miss. A table row's Show opens that miss
     in the sample view on its frame (a one-frame clip of a video).
+
+    The panel also reads spatio-temporal runs
+    (:func:`fiftyone_videogem.evaluation.evaluate_spatiotemporal`): for such a run it shows the
+    video AP per phrase (at the mean over the run's thresholds or at one of them) and the
+    IoU+Pointing per video. Clicking a phrase or a video opens its misses as clips
+    (:func:`fiftyone_videogem.evaluation.spatiotemporal.misses_view`): its missed ground-truth
+    segments or its false predicted segments, as the panel's "Open" choice says.
 
 The panel only wires state and draws: every number, table row and view it shows comes from
 the run's :class:`fiftyone_videogem.evaluation.PointingGameResults` (``per_class``,
@@ -42,10 +49,13 @@ from fiftyone_videogem.evaluation import (
     MISSING_POLICIES,
     PROTOCOLS,
     PointingGameResults,
+    SpatiotemporalResults,
     eval_key_problem,
     evaluate_pointing_game,
     save_triage_views,
 )
+from fiftyone_videogem.evaluation.spatiotemporal import METHOD_NAME as SPATIOTEMPORAL_METHOD
+from fiftyone_videogem.evaluation.spatiotemporal import MISS_KINDS, misses_view
 from fiftyone_videogem.fields import FRAMES_PREFIX, is_clips_view, is_frame_path, is_video
 
 logger = logging.getLogger(__name__)
@@ -68,6 +78,9 @@ TEXT_COLOR = "#212121"
 # width, one that fits a panel opened next to the grid in a 1280-pixel wide window
 CHART_WIDTH = 440
 MAX_MEDIA_CHARS = 28
+MEAN_THRESHOLD = "mean"  # the AP chart's default: the mean over the run's thresholds
+MAX_BARS = 20  # a spatio-temporal chart shows the worst phrases / videos, at most this many
+MISS_KIND_LABELS = {"missed": "missed GT segments", "false": "false segments"}
 
 
 # --------------------------------------------------------------------------------------
@@ -75,8 +88,8 @@ MAX_MEDIA_CHARS = 28
 # --------------------------------------------------------------------------------------
 
 
-def list_pointing_game_runs(dataset: fo.Dataset) -> list[str]:
-    """Returns the evaluation keys of the pointing-game runs on a dataset, oldest first."""
+def _list_runs(dataset: fo.Dataset, methods: tuple[str, ...]) -> dict[str, str]:
+    """Key -> method of the evaluations of ``methods`` on a dataset, oldest first."""
     runs = []
     for key in dataset.list_evaluations():
         try:
@@ -84,10 +97,21 @@ def list_pointing_game_runs(dataset: fo.Dataset) -> list[str]:
         except Exception as e:  # a run whose config class cannot be imported
             logger.warning("Skipping evaluation '%s' whose config cannot be loaded: %s", key, e)
             continue
-        if info.config.method == METHOD_NAME:
-            runs.append((info.timestamp is None, info.timestamp, key))
+        if info.config.method in methods:
+            runs.append((info.timestamp is None, info.timestamp, key, info.config.method))
     runs.sort(key=lambda r: (r[0], r[1] or 0, r[2]))
-    return [key for _, _, key in runs]
+    return {key: method for _, _, key, method in runs}
+
+
+def list_pointing_game_runs(dataset: fo.Dataset) -> list[str]:
+    """Returns the evaluation keys of the pointing-game runs on a dataset, oldest first."""
+    return list(_list_runs(dataset, (METHOD_NAME,)))
+
+
+def list_triage_runs(dataset: fo.Dataset) -> dict[str, str]:
+    """Returns key -> method (``"pointing-game"`` or ``"spatiotemporal"``) of the runs the triage
+    panel shows, oldest first."""
+    return _list_runs(dataset, (METHOD_NAME, SPATIOTEMPORAL_METHOD))
 
 
 def label_fields(collection, label_type: type) -> list[str]:
@@ -427,10 +451,13 @@ def sample_showing(view, frame_id: str) -> Optional[str]:
 class TriagePanel(foo.Panel):
     """The "VideoGEM triage" panel (see the module docstring).
 
-    State: ``runs`` (keys of the pointing-game runs), ``eval_key`` (the selected run),
-    ``summary`` (markdown), ``worst_misses`` (rows of :class:`MissRow` as dicts),
-    ``last_view`` (a description of the view last sent to the App). Data: ``overall_chart``
-    and ``class_chart`` (Plotly traces).
+    State: ``runs`` (keys of the pointing-game and spatio-temporal runs), ``eval_key`` (the
+    selected run), ``method`` (its method), ``summary`` (markdown), ``worst_misses`` (rows of
+    :class:`MissRow` as dicts), ``last_view`` (a description of the view last sent to the App);
+    for a spatio-temporal run ``thresholds`` (the AP chart's choices), ``threshold`` (the chosen
+    one) and ``miss_kind`` (what a click opens, one of ``MISS_KINDS``). Data: ``overall_chart``
+    and ``class_chart`` (pointing game), ``ap_chart`` and ``video_chart`` (spatio-temporal), as
+    Plotly traces.
     """
 
     max_rows = 10
@@ -441,8 +468,8 @@ class TriagePanel(foo.Panel):
             name=PANEL_NAME,
             label="VideoGEM triage",
             help_markdown=(
-                "Pointing-game accuracy per class and component. Click a bar to show "
-                "the missed frames in the grid."
+                "Pointing-game accuracy per class and component, or spatio-temporal AP per "
+                "phrase and IoU+Pointing per video. Click a bar to show its misses in the grid."
             ),
             icon="troubleshoot",
             surfaces="grid",
@@ -463,6 +490,50 @@ class TriagePanel(foo.Panel):
     def on_change_run(self, ctx):
         eval_key = ctx.params.get("value") or ctx.panel.state.eval_key
         self._load(ctx, eval_key)
+
+    def on_change_threshold(self, ctx):
+        """The AP chart of a spatio-temporal run at another threshold (or the mean)."""
+        results = self._current_results(ctx)
+        if not isinstance(results, SpatiotemporalResults):
+            return
+        threshold = ctx.params.get("value")
+        if threshold not in threshold_choices(results):
+            threshold = MEAN_THRESHOLD
+        ctx.panel.state.threshold = threshold
+        ctx.panel.data.ap_chart = ap_traces(results, threshold)
+
+    def on_change_miss_kind(self, ctx):
+        value = ctx.params.get("value")
+        ctx.panel.state.miss_kind = value if value in MISS_KINDS else MISS_KINDS[0]
+
+    def on_click_phrase(self, ctx):
+        """A click on a phrase's AP bar: that phrase's misses as clips."""
+        label = _clicked(ctx)
+        if label:
+            self._show_segments(ctx, cls=label, where="of '%s'" % label)
+
+    def on_click_video(self, ctx):
+        """A click on a video's IoU+Pointing bar: that video's misses as clips."""
+        sample_id = _clicked(ctx)
+        if not sample_id:
+            return
+        name = media_names(ctx.dataset, [sample_id]).get(sample_id, sample_id)
+        self._show_segments(ctx, video=sample_id, where="in '%s'" % name)
+
+    def _show_segments(self, ctx, cls: Optional[str] = None, video: Optional[str] = None, where: str = "") -> None:
+        results = self._current_results(ctx)
+        if not isinstance(results, SpatiotemporalResults):
+            return
+        state = ctx.panel.state
+        kind = state.miss_kind if state.miss_kind in MISS_KINDS else MISS_KINDS[0]
+        thresh = miss_threshold(results, state.threshold)
+        view = misses_view(ctx.dataset, state.eval_key, cls=cls, video=video, kind=kind, iou_thresh=thresh)
+        description = "%d %s %s (tube IoU < %g)" % (len(view), MISS_KIND_LABELS[kind], where, thresh)
+        if not len(view):
+            state.last_view = "No %s %s (tube IoU < %g) in run '%s'" % (
+                MISS_KIND_LABELS[kind], where, thresh, state.eval_key)
+            return
+        self._show(ctx, view, description)
 
     def on_click_class(self, ctx):
         """A click on a class bar: show that class's missed frames."""
@@ -534,7 +605,7 @@ class TriagePanel(foo.Panel):
 
     # -- computation ----------------------------------------------------------------
 
-    def _current_results(self, ctx) -> Optional[PointingGameResults]:
+    def _current_results(self, ctx):
         """The results of the selected run, or None (and a reloaded panel) when it was deleted."""
         eval_key = ctx.panel.state.eval_key
         if eval_key is None:
@@ -542,7 +613,7 @@ class TriagePanel(foo.Panel):
         if eval_key in ctx.dataset.list_evaluations():
             return ctx.dataset.load_evaluation_results(eval_key)
         ctx.ops.notify(
-            "The pointing-game run '%s' no longer exists; the panel was reloaded" % eval_key,
+            "The evaluation '%s' no longer exists; the panel was reloaded" % eval_key,
             variant="warning",
         )
         self._load(ctx, None)
@@ -556,18 +627,31 @@ class TriagePanel(foo.Panel):
         )
 
     def _load(self, ctx, eval_key: Optional[str]) -> None:
-        runs = list_pointing_game_runs(ctx.dataset) if ctx.dataset is not None else []
-        if eval_key not in runs:
+        methods = list_triage_runs(ctx.dataset) if ctx.dataset is not None else {}
+        runs = list(methods)
+        if eval_key not in methods:
             eval_key = runs[-1] if runs else None
+        miss_kind = ctx.panel.state.miss_kind
         state = {
             "runs": runs,
             "eval_key": eval_key,
+            "method": methods.get(eval_key),
             "last_view": None,
             "summary": None,
             "worst_misses": [],
+            "thresholds": [],
+            "threshold": None,
+            "miss_kind": miss_kind if miss_kind in MISS_KINDS else MISS_KINDS[0],
         }
-        data = {"overall_chart": [], "class_chart": []}
-        if eval_key is not None:
+        data = {"overall_chart": [], "class_chart": [], "ap_chart": [], "video_chart": []}
+        if eval_key is not None and state["method"] == SPATIOTEMPORAL_METHOD:
+            results = ctx.dataset.load_evaluation_results(eval_key)
+            state["summary"] = spatiotemporal_summary(eval_key, results)
+            state["thresholds"] = threshold_choices(results)
+            state["threshold"] = MEAN_THRESHOLD
+            data["ap_chart"] = ap_traces(results, MEAN_THRESHOLD)
+            data["video_chart"] = video_traces(results, media_names(ctx.dataset, list(results.per_video)))
+        elif eval_key is not None:
             results = ctx.dataset.load_evaluation_results(eval_key)
             state["summary"] = _summary(eval_key, results)
             state["worst_misses"] = [dataclasses.asdict(r) for r in miss_rows(results, self.max_rows)]
@@ -587,7 +671,8 @@ class TriagePanel(foo.Panel):
         if not runs:
             panel.md(
                 "### No pointing-game runs yet\n\nScore predicted points against "
-                "ground-truth boxes with **Evaluate VideoGEM (pointing game)**, then "
+                "ground-truth boxes with **Evaluate VideoGEM (pointing game)**, or found "
+                "segments against ground-truth segments with a spatio-temporal evaluation, then "
                 "come back here.",
                 name="empty",
             )
@@ -606,7 +691,8 @@ class TriagePanel(foo.Panel):
             "eval_key",
             runs,
             default=state.eval_key,
-            label="Pointing-game run",
+            label="Evaluation run",
+            description="pointing-game and spatio-temporal runs of the dataset",
             view=types.DropdownView(),
             on_change=self.on_change_run,
         )
@@ -618,6 +704,10 @@ class TriagePanel(foo.Panel):
 
         if state.summary:
             panel.md(state.summary, name="summary")
+
+        if state.method == SPATIOTEMPORAL_METHOD:
+            self._render_spatiotemporal(panel, state)
+            return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
         panel.plot(
             "overall_chart",
@@ -666,6 +756,54 @@ class TriagePanel(foo.Panel):
         )
         return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
+    def _render_spatiotemporal(self, panel, state) -> None:
+        thresholds = state.thresholds or [MEAN_THRESHOLD]
+        labels = {t: ("mean over the thresholds" if t == MEAN_THRESHOLD else "tube IoU %s" % t) for t in thresholds}
+        choices = types.DropdownView()
+        for value in thresholds:
+            choices.add_choice(value, label=labels[value])
+        panel.enum(
+            "threshold",
+            thresholds,
+            default=state.threshold or MEAN_THRESHOLD,
+            label="AP at",
+            view=choices,
+            on_change=self.on_change_threshold,
+        )
+        kinds = types.RadioGroup(orientation="horizontal")
+        for kind in MISS_KINDS:
+            kinds.add_choice(kind, label=MISS_KIND_LABELS[kind])
+        panel.enum(
+            "miss_kind",
+            list(MISS_KINDS),
+            default=state.miss_kind or MISS_KINDS[0],
+            label="A click opens",
+            view=kinds,
+            on_change=self.on_change_miss_kind,
+        )
+        panel.plot(
+            "ap_chart",
+            label="Video AP per phrase (click a bar to open its misses as clips)",
+            layout=_bar_layout("phrase", height=280, y_title="AP"),
+            config={"displayModeBar": False},
+            on_click=self.on_click_phrase,
+            height="300px",
+            width="100%",
+        )
+        panel.plot(
+            "video_chart",
+            label="IoU+Pointing per video (click a bar to open its misses as clips)",
+            layout=_bar_layout("video", height=280, y_title="IoU+Pointing"),
+            config={"displayModeBar": False},
+            on_click=self.on_click_video,
+            height="300px",
+            width="100%",
+        )
+        actions = panel.h_stack("actions", align_y="center", gap=2)
+        actions.btn("clear_view", label="Clear view", icon="close", on_click=self.clear_view)
+        if state.last_view:
+            panel.md("_%s_" % state.last_view, name="last_view")
+
 
 def _clicked(ctx) -> Optional[str]:
     """The category of a clicked bar: the trace's ``ids`` entry, else its ``x`` value."""
@@ -686,11 +824,13 @@ def _summary(eval_key: str, results: PointingGameResults) -> str:
     return "\n\n".join(lines + results.notes())
 
 
-def _bars(x: list[str], accuracy: list[float], text: list[str], name: str) -> list[dict[str, Any]]:
+def _bars(
+    x: list[str], accuracy: list[float], text: list[str], name: str, ids: Optional[list[str]] = None
+) -> list[dict[str, Any]]:
     """Two stacked traces that make one full-height, clickable column per category: the accuracy
     (green from 50%, orange below) and the missed share above it (grey). Both carry the
-    category as ``ids``; the label sits in the taller part."""
-    common = {"type": "bar", "x": x, "ids": x, "textposition": "inside", "textangle": 0,
+    category (or ``ids``, one per category) as ``ids``; the label sits in the taller part."""
+    common = {"type": "bar", "x": x, "ids": list(ids) if ids is not None else x, "textposition": "inside", "textangle": 0,
               "insidetextanchor": "middle", "insidetextfont": {"color": TEXT_COLOR}, "customdata": text}
     labels = [t.replace(" ", "<br>", 1) for t in text]  # two short lines fit narrow columns
     accuracy_trace = {
@@ -735,15 +875,112 @@ def _class_traces(results: PointingGameResults) -> list[dict]:
     return _bars(x, y, text, "per class")
 
 
-def _bar_layout(x_title: str, height: int) -> dict[str, Any]:
+def _bar_layout(x_title: str, height: int, y_title: str = "accuracy") -> dict[str, Any]:
     return {
         "width": CHART_WIDTH,
         "height": height,
         "xaxis": {"type": "category", "title": {"text": x_title}, "automargin": True, "showgrid": False},
-        "yaxis": {"range": [0, 1.0], "title": {"text": "accuracy"}, "tickformat": ".0%"},
+        "yaxis": {"range": [0, 1.0], "title": {"text": y_title}, "tickformat": ".0%"},
         "margin": {"t": 16, "l": 56, "b": 48, "r": 8},
         "bargap": 0.3,
         "barmode": "stack",
         "showlegend": False,
         "uniformtext": {"minsize": 10, "mode": "show"},
     }
+
+
+# --------------------------------------------------------------------------------------
+# Spatio-temporal runs
+# --------------------------------------------------------------------------------------
+
+
+def threshold_choices(results: SpatiotemporalResults) -> list[str]:
+    """The AP chart's choices: ``"mean"``, then each tube-IoU threshold of the run (``"0.1"``, ...)."""
+    return [MEAN_THRESHOLD] + ["%g" % t for t in results.config.iou_threshs]
+
+
+def miss_threshold(results: SpatiotemporalResults, threshold: Optional[str]) -> float:
+    """The tube-IoU threshold below which a segment is a miss: the chosen one, or for the mean
+    the middle threshold of the run."""
+    threshs = results.config.iou_threshs
+    if threshold not in (None, MEAN_THRESHOLD):
+        for t in threshs:
+            if "%g" % t == threshold:
+                return float(t)
+    return float(threshs[len(threshs) // 2])
+
+
+def class_ap(results: SpatiotemporalResults, threshold: str = MEAN_THRESHOLD) -> dict[str, float]:
+    """Phrase -> video AP at a threshold of :func:`threshold_choices` (the mean over the run's
+    thresholds for ``"mean"``), for every phrase with ground-truth segments."""
+    keys = ["%g" % t for t in results.config.iou_threshs]
+    out = {}
+    for label, aps in results.classwise_ap.items():
+        if threshold in keys:
+            out[label] = float(aps[keys.index(threshold)])
+        else:
+            out[label] = float(sum(aps) / len(aps)) if aps else 0.0
+    return out
+
+
+def ap_traces(results: SpatiotemporalResults, threshold: str = MEAN_THRESHOLD, limit: int = MAX_BARS) -> list[dict]:
+    """The AP chart: one column per phrase, the lowest AP first (at most ``limit`` phrases)."""
+    ranked = sorted(class_ap(results, threshold).items(), key=lambda kv: (kv[1], kv[0]))[:limit]
+    x = [label for label, _ in ranked]
+    y = [ap for _, ap in ranked]
+    text = ["%s AP" % _percent(ap) for ap in y]
+    return _bars(x, y, text, "AP per phrase")
+
+
+def media_names(dataset, sample_ids: list[str]) -> dict[str, str]:
+    """Sample ID -> the file name of the video (IDs no longer in the dataset are left out)."""
+    if not sample_ids:
+        return {}
+    ids, paths = dataset.select(sample_ids).values(["id", "filepath"])
+    return {sid: (path or "").rsplit("/", 1)[-1] for sid, path in zip(ids, paths)}
+
+
+def video_traces(results: SpatiotemporalResults, names: dict[str, str], limit: int = MAX_BARS) -> list[dict]:
+    """The IoU+Pointing chart: one column per video with a non-empty union of predicted and
+    annotated frames, the lowest first (at most ``limit`` videos); the columns carry the
+    sample IDs as ``ids`` and the (shortened, unique) file names as categories."""
+    ranked = sorted(
+        ((c / u, sid, c, u) for sid, (c, u) in results.per_video.items() if u),
+        key=lambda r: (r[0], names.get(r[1], r[1])),
+    )[:limit]
+    x, seen = [], set()
+    for _, sid, _, _ in ranked:
+        name = shorten(names.get(sid, sid), 24)
+        label, n = name, 2
+        while label in seen:  # a category axis merges equal names
+            label, n = "%s (%d)" % (name, n), n + 1
+        seen.add(label)
+        x.append(label)
+    y = [r[0] for r in ranked]
+    text = ["%s (%d/%d)" % (_percent(v), c, u) for v, _, c, u in ranked]
+    return _bars(x, y, text, "IoU+Pointing per video", ids=[r[1] for r in ranked])
+
+
+def _optional_percent(value: Optional[float]) -> str:
+    return "n/a" if value is None or value != value else _percent(value)
+
+
+def spatiotemporal_summary(eval_key: str, results: SpatiotemporalResults) -> str:
+    """The markdown summary of a spatio-temporal run: IoU+Pointing, video mAP per threshold, the
+    fields and the notes."""
+    config = results.config
+    videos = sum(1 for _, u in results.per_video.values() if u)
+    per_threshold = ", ".join(
+        "%g: %s" % (t, _optional_percent(v)) for t, v in zip(config.iou_threshs, results.map_per_threshold)
+    )
+    lines = [
+        "**%s**: IoU+Pointing **%s** (mean over %d videos, %s pooled), video mAP **%s**"
+        % (eval_key, _optional_percent(results.iou_pointing), videos,
+           _optional_percent(results.iou_pointing_pooled), _optional_percent(results.video_map)),
+        "video mAP at tube IoU %s; %d predicted and %d ground-truth segments"
+        % (per_threshold, results.num_predictions, results.num_ground_truth),
+        "`%s` vs `%s`, points `%s`, heatmaps `%s` at %g, boxes `%s`, %g fps"
+        % (config.pred_field, config.gt_field, config.pred_points_field, config.pred_heatmap_field,
+           config.mask_threshold, config.gt_boxes_field, config.fps),
+    ]
+    return "\n\n".join(lines + list(results.notes))
