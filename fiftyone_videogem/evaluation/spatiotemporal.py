@@ -67,7 +67,6 @@ import fiftyone.core.fields as fof
 import fiftyone.core.labels as fol
 import fiftyone.core.utils as fou
 from fiftyone import ViewField as F
-from fiftyone import ViewField as F
 
 from ..fields import FRAMES_PREFIX, document_type, is_frame_path, is_video, resolve_field, root_dataset, strip_frames
 from ..runs import delete_fields
@@ -754,60 +753,6 @@ def evaluate_temporal(
     )
     return TemporalMAP.from_results(results)
 
-
-# --------------------------------------------------------------------------------------
-# The misses of a stored run, as clips
-# --------------------------------------------------------------------------------------
-
-MISS_KINDS = ("missed", "false")
-"""What :func:`misses_view` shows: missed ground-truth segments or false predicted segments."""
-
-
-def misses_view(
-    samples,
-    eval_key: str,
-    cls: Optional[str] = None,
-    video: Optional[str] = None,
-    kind: str = "missed",
-    iou_thresh: Optional[float] = None,
-):
-    """The misses of a stored spatio-temporal run as a clips view, one clip per segment.
-
-    A ground-truth segment is *missed* and a predicted segment is *false* when its best tube IoU with a
-    segment of the same phrase on the other side (the ``<eval_key>_iou`` attribute the run writes) is
-    below ``iou_thresh``. Segments the run did not evaluate (no such attribute) are left out.
-
-    Args:
-        samples: the dataset (or a view of it) that holds the run
-        eval_key: the key of a spatio-temporal run
-        cls (None): only segments of this phrase
-        video (None): only segments of this video (a sample ID)
-        kind ("missed"): ``"missed"`` (clips of the ground-truth field) or ``"false"`` (clips of the
-            predicted field)
-        iou_thresh (None): the tube-IoU threshold; None takes the middle one of the run's ``iou_threshs``
-
-    Returns:
-        a clips view of the run's ground-truth or predicted ``TemporalDetections`` field
-
-    Raises:
-        ValueError: ``eval_key`` names no spatio-temporal run, or a bad ``kind``
-    """
-    if kind not in MISS_KINDS:
-        raise ValueError(f"kind must be one of {MISS_KINDS}, got {kind!r}")
-    if eval_key not in samples.list_evaluations():
-        raise ValueError(f"this dataset has no evaluation '{eval_key}'; see dataset.list_evaluations()")
-    config = samples.get_evaluation_info(eval_key).config
-    if config.method != METHOD_NAME:
-        raise ValueError(f"'{eval_key}' is a '{config.method}' evaluation, not a spatio-temporal one")
-    if iou_thresh is None:
-        iou_thresh = config.iou_threshs[len(config.iou_threshs) // 2]
-    field = config.gt_field if kind == "missed" else config.pred_field
-    best = F(f"{eval_key}_iou")
-    condition = (best != None) & (best < float(iou_thresh))  # noqa: E711 (a database expression)
-    if cls is not None:
-        condition &= F("label") == cls
-    view = samples.select(video) if video is not None else samples
-    return view.filter_labels(field, condition).to_clips(field)
 
 # --------------------------------------------------------------------------------------
 # The misses of a stored run, as clips
