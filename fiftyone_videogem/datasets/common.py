@@ -68,8 +68,9 @@ STATUS_INFO_KEY = "import_status"
 """``dataset.info`` key: ``"importing"`` while an importer writes the dataset, ``"complete"`` after."""
 
 # frame and sample fields every imported dataset has (FiftyOne's own and the importers')
-_BUILTIN_FRAME_FIELDS = ("id", "frame_number", "created_at", "last_modified_at")
-_BUILTIN_SAMPLE_FIELDS = ("id", "filepath", "tags", "metadata", "created_at", "last_modified_at", "frames")
+BUILTIN_FRAME_FIELDS = ("id", "frame_number", "created_at", "last_modified_at")
+BUILTIN_SAMPLE_FIELDS = ("id", "filepath", "tags", "metadata", "created_at", "last_modified_at", "frames")
+"""Sample fields FiftyOne keeps on every video sample."""
 COMMON_FRAME_FIELDS = (ACTION_FIELD,)
 """Frame fields :func:`build_dataset` writes besides the ground truth."""
 COMMON_SAMPLE_FIELDS = (VIDEO_ID_FIELD, ACTION_FIELD, ACTIONS_FIELD, PROMPT_PARSER_FIELD)
@@ -251,6 +252,11 @@ class VideoAnnotations:
         box_size_resolver: optional callable ``(VideoInfo) -> (w, h) | None``
             that picks the annotations' pixel space once the video is probed;
             it overrides each frame's ``box_size``
+        temporal_resolver: optional callable ``(VideoInfo) -> {field: [(label,
+            first_time, last_time), ...]}`` giving further sample-level
+            ``TemporalDetections`` fields once the video's duration is known
+            (such as the background between the action instances); times map
+            to frames as ``temporal``'s do
     """
 
     video_id: str
@@ -259,6 +265,7 @@ class VideoAnnotations:
     sample_fields: dict[str, Any] = field(default_factory=dict)
     temporal: list[tuple[str, float, float]] = field(default_factory=list)
     box_size_resolver: Any = None
+    temporal_resolver: Any = None
 
 
 def index_videos(videos_dir: str | os.PathLike, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> dict[str, str]:
@@ -579,7 +586,7 @@ def check_output_fields(
     Raises:
         ValueError: naming the field, what it collides with and what to do
     """
-    taken_frame = {f: "a field FiftyOne keeps on every frame" for f in _BUILTIN_FRAME_FIELDS}
+    taken_frame = {f: "a field FiftyOne keeps on every frame" for f in BUILTIN_FRAME_FIELDS}
     taken_frame.update({f: "a frame field this importer writes" for f in (*COMMON_FRAME_FIELDS, *frame_fields)})
     gt = _field_name(gt_field, "gt_field")
     if gt in taken_frame:
@@ -601,7 +608,7 @@ def check_output_fields(
                 "pass a name without 'frames.'"
             )
         temporal = _field_name(temporal_field, "temporal_field")
-        taken_sample = {*_BUILTIN_SAMPLE_FIELDS, *COMMON_SAMPLE_FIELDS, *sample_fields}
+        taken_sample = {*BUILTIN_SAMPLE_FIELDS, *COMMON_SAMPLE_FIELDS, *sample_fields}
         if temporal in taken_sample:
             raise ValueError(
                 f"temporal_field={temporal_field!r} collides with the sample field '{temporal}' that FiftyOne or "
@@ -944,13 +951,14 @@ def _make_sample(
     for key, value in video.sample_fields.items():
         sample[key] = value
 
-    if options.temporal_field and video.temporal:
-        instances = []
-        for label, start, end in video.temporal:
-            first = _frame_at(min(max(start, 0.0), info.duration - _TIME_EPS), info, times)
-            last = max(first, _frame_at(min(max(end, 0.0), info.duration - _TIME_EPS), info, times))
-            instances.append(fo.TemporalDetection(label=label, support=[first, last]))
-        sample[options.temporal_field] = fo.TemporalDetections(detections=instances)
+    temporal = {options.temporal_field: video.temporal} if options.temporal_field and video.temporal else {}
+    if video.temporal_resolver is not None:
+        temporal.update(video.temporal_resolver(info))
+    for name, instances in temporal.items():
+        sample[name] = fo.TemporalDetections(detections=[
+            fo.TemporalDetection(label=label, support=_support(start, end, info, times))
+            for label, start, end in instances
+        ])
 
     for frame_number in sorted(frames):
         entry = frames[frame_number]
@@ -967,6 +975,13 @@ def _make_sample(
         sample.frames[frame_number] = frame
         report.frames_imported += 1
     return sample
+
+
+def _support(start: float, end: float, info: VideoInfo, times: FrameTimes | None) -> list[int]:
+    """The inclusive frames ``[first, last]`` on screen from ``start`` to ``end`` seconds (within the video)."""
+    first = _frame_at(min(max(start, 0.0), info.duration - _TIME_EPS), info, times)
+    last = max(first, _frame_at(min(max(end, 0.0), info.duration - _TIME_EPS), info, times))
+    return [first, last]
 
 
 def _frame_at(time: float, info: VideoInfo, times: FrameTimes | None) -> int:

@@ -31,12 +31,12 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Iterable
+from typing import Callable, Iterable
 
 import fiftyone as fo
 
 from fiftyone_videogem.datasets.common import (
-    _BUILTIN_SAMPLE_FIELDS,
+    BUILTIN_SAMPLE_FIELDS,
     COMMON_SAMPLE_FIELDS,
     DEFAULT_GT_FIELD,
     BuildOptions,
@@ -52,7 +52,7 @@ from fiftyone_videogem.datasets.common import (
     read_json,
     reuse_or_prepare,
 )
-from fiftyone_videogem.video import seconds_to_frame_number
+from fiftyone_videogem.video import VideoInfo
 
 logger = logging.getLogger(__name__)
 
@@ -221,6 +221,8 @@ def load_groundingyoutube(
             video_id=video_id, frames=frames,
             temporal=[(label, first + second_offset, last + second_offset) for label, first, last in segments],
             sample_fields={pool_field: pool} if pool_field else {},
+            temporal_resolver=background_resolver(background_field, segments, second_offset) if background_field
+            else None,
         ))
     if sizes and no_size:
         report.notes.append(
@@ -246,10 +248,7 @@ def load_groundingyoutube(
         max_videos=max_videos,
         persistent=persistent,
     )
-    dataset = build_dataset(videos, videos_dir, options, report)
-    if background_field:
-        write_background(dataset, background_field, seconds, second_offset)
-    return dataset
+    return build_dataset(videos, videos_dir, options, report)
 
 
 def _find_box_file(annotations_dir: str) -> str:
@@ -362,7 +361,7 @@ def _phrase(text: str) -> str:
 def _check_temporal_fields(**fields: str | None) -> None:
     """The sample fields of the temporal ground truth must be names, distinct, and not fields the importer
     or FiftyOne writes."""
-    taken = {*_BUILTIN_SAMPLE_FIELDS, *COMMON_SAMPLE_FIELDS}
+    taken = {*BUILTIN_SAMPLE_FIELDS, *COMMON_SAMPLE_FIELDS}
     seen: dict[str, str] = {}
     for role, name in fields.items():
         if name is None:
@@ -478,29 +477,19 @@ def background_runs(segments, num_seconds: int) -> list[tuple[int, int]]:
     return runs
 
 
-def write_background(dataset: fo.Dataset, field: str, segments: dict[str, list[tuple[str, int, int]]],
-                     second_offset: float = DEFAULT_SECOND_OFFSET) -> None:
-    """Writes each video's background runs as ``TemporalDetections`` labelled ``"background"``.
+def background_resolver(field: str, segments: list[tuple[str, int, int]],
+                        second_offset: float = DEFAULT_SECOND_OFFSET) -> Callable[[VideoInfo], dict]:
+    """The ``temporal_resolver`` of one video that gives its background runs in ``field``, labelled
+    ``"background"``, once its duration is known.
 
-    A second ``s`` of the annotations is the frame on screen at ``s + second_offset`` seconds (by the
-    video's average frame rate); the video's seconds are those that start before its end.
+    A second ``s`` of the annotations is the frame on screen at ``s + second_offset`` seconds; the
+    video's seconds are those that start before its end.
     """
-    if not dataset.has_field("video_id"):  # nothing was imported (no videos found yet)
-        return
-    values = {}
-    for sample_id, video_id, duration, rate, count in zip(*dataset.values(
-            ["id", "video_id", "metadata.duration", "metadata.frame_rate", "metadata.total_frame_count"])):
-        if not (duration and rate and count):
-            continue
+
+    def resolve(info: VideoInfo) -> dict[str, list[tuple[str, float, float]]]:
         first_second = max(0, math.ceil(-second_offset))
-        num_seconds = max(0, math.ceil(duration - second_offset - 1e-6))
-        runs = [(a, b) for a, b in background_runs(segments.get(video_id, []), num_seconds) if b >= first_second]
+        num_seconds = max(0, math.ceil(info.duration - second_offset - 1e-6))
+        runs = [(max(a, first_second), b) for a, b in background_runs(segments, num_seconds) if b >= first_second]
+        return {field: [(BACKGROUND, a + second_offset, b + second_offset) for a, b in runs]}
 
-        def frame(second: int) -> int:
-            return max(1, min(seconds_to_frame_number(max(second + second_offset, 0.0), rate), count))
-
-        values[sample_id] = fo.TemporalDetections(detections=[
-            fo.TemporalDetection(label=BACKGROUND, support=[frame(max(a, first_second)), frame(b)]) for a, b in runs
-        ])
-    if values:
-        dataset.set_values(field, values, key_field="id")
+    return resolve
