@@ -251,7 +251,10 @@ class VideoScan:
 StartEndScorer = Callable[[VideoScan, Sequence[str]], tuple[np.ndarray, np.ndarray]]
 """``scorer(scan, queries) -> (start [T, Q], end [T, Q])``: per sampled frame and query, the evidence that
 the action starts (ends) there, for ``method="zeal"``. ZEAL asks a vision-language model yes/no questions
-(:class:`fiftyone_videogem.temporal.YesNoScorer`); any per-frame curves work."""
+(:class:`fiftyone_videogem.temporal.YesNoScorer`, through :class:`fiftyone_videogem.zeal.ZealScorer`); any
+per-frame curves work. A scorer with a method ``prepare(scan, queries, embed_texts) -> (queries, text)``
+chooses the video's queries and the texts of their actionness first (ZEAL: its class filter, and the
+class descriptions)."""
 
 
 def _www(scan: VideoScan, queries, text, options, scorer) -> list[Segment]:
@@ -285,7 +288,8 @@ def _zeal(scan: VideoScan, queries, text, options, scorer) -> list[Segment]:
 
 
 _ZEAL_NEEDS_SCORER = (
-    "method='zeal' needs start and end scores per frame: pass start_end_scorer=, a callable "
+    "method='zeal' needs start and end scores per frame: pass scorer= (a yes/no scorer or its name) with "
+    "queries= (ZEAL's query file, or the classes), or start_end_scorer=, a callable "
     "(scan, queries) -> (start [T, Q], end [T, Q]) such as a yes/no vision-language scorer"
 )
 _SEGMENTERS = {"www": _www, "contrast": _contrast, "zeal": _zeal}
@@ -634,7 +638,11 @@ class _Localizer:
                          np.asarray(video.info.embeddings, np.float32), video.info.frame_rate)
         if not video.queries:
             video.fail(f"no phrase to look for in '{self.pool_path}'" if self.pool_path else "no query")
-        text = self.engine.embed_texts(video.queries) if video.queries else np.zeros((0, 0), np.float32)
+        prepare = getattr(self.scorer, "prepare", None) if self.method == "zeal" else None
+        if prepare is not None and video.queries:  # the scorer's classes, and its actionness texts
+            video.queries, text = prepare(scan, video.queries, self.engine.embed_texts)
+        else:
+            text = self.engine.embed_texts(video.queries) if video.queries else np.zeros((0, 0), np.float32)
         segments = segment_video(scan, video.queries, text, self.method, self.segment_options, self.scorer)
         video.segments, dropped = to_temporal_detections(segments, video.queries, video.frame_numbers)
         if dropped:
@@ -790,6 +798,8 @@ def localize_actions(
     spatial: bool = True,
     segment_options: Optional[dict] = None,
     start_end_scorer: Optional[StartEndScorer] = None,
+    scorer: Optional[Any] = None,
+    class_filter: Optional[int] = None,
     overwrite: bool = False,
     skip_failures: bool = True,
     cache_dir: Optional[str] | bool = None,
@@ -799,6 +809,10 @@ def localize_actions(
     run_key: Optional[str] = None,
     record_run: bool = True,
     progress: bool | Callable[[LocalizationProgress], None] | None = None,
+    executor: str = "local",
+    address: Optional[str] = None,
+    num_workers: Optional[int] = None,
+    num_gpus_per_worker: Optional[float] = None,
 ) -> LocalizationSummary:
     """Finds when (and where) actions happen in the videos of a collection; see the module docstring.
 
@@ -818,7 +832,16 @@ def localize_actions(
         segment_options (None): keyword arguments of the segmenter (``theta``, ``bridge``,
             ``min_length``, ``normalize`` for ``"www"``; ``window``, ``threshold``, ``merge_gap``, ... for
             ``"contrast"``; ``propose_intervals``'s for ``"zeal"``)
-        start_end_scorer (None): a :data:`StartEndScorer`, required by ``"zeal"``
+        start_end_scorer (None): a :data:`StartEndScorer`; ``"zeal"`` needs it or ``scorer``
+        scorer (None): ``"zeal"``: a :class:`~fiftyone_videogem.temporal.YesNoScorer` or its name
+            (:func:`~fiftyone_videogem.temporal.scorer.load_scorer`), asked each class's start and end
+            questions (:class:`~fiftyone_videogem.zeal.ZealScorer`; scores cached in the folder ``scores``
+            of ``cache_dir``). ``queries`` is then ZEAL's query source: a ``{class: {"start", "end",
+            "description"}}`` dict or a JSON file of it (with ``pool_field``, it gives the questions of
+            each video's classes), or class names (template queries)
+        class_filter (None): ``"zeal"`` with ``scorer``: keep the ``k`` classes per video whose
+            descriptions best match the mean embedding of 8 frames, and skip classes with a mean score
+            below 0.1 (ZEAL's zero-shot setting)
         overwrite (False): process videos that already have ``label_field`` again (their spatial labels
             from the earlier run are cleared first)
         skip_failures (True): record a failing video in ``<label_field>_error`` and go on, or raise after
@@ -834,6 +857,11 @@ def localize_actions(
             (a field that existed before, written with ``overwrite=True``, is kept)
         progress (None): True / False / None (FiftyOne's default) for a progress bar, or a callable that gets
             each :class:`LocalizationProgress`
+        executor ("local"): ``"local"`` scans in this process; ``"ray"`` on a Ray cluster, one work unit per
+            video, with the same results (:func:`fiftyone_videogem.distributed.localize_on_ray`; ``model`` may
+            then also be an engine factory)
+        address, num_workers, num_gpus_per_worker (None): with ``executor="ray"``: the cluster (None: a Ray
+            instance on this machine), its actors and the GPUs of each (None: one actor per GPU, or per CPU)
 
     Returns:
         a :class:`LocalizationSummary`
@@ -849,6 +877,11 @@ def localize_actions(
         )
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if scorer is not None or class_filter is not None:
+        from .zeal import zeal_start_end_scorer
+
+        start_end_scorer, queries = zeal_start_end_scorer(method, scorer, queries, pool_field, start_end_scorer,
+                                                          class_filter=class_filter, cache_dir=cache_dir)
     if (queries is None) == (pool_field is None):
         raise ValueError("pass either queries=[...] (the same phrases for every video) or pool_field= (each video's own)")
     if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
@@ -866,7 +899,16 @@ def localize_actions(
     if pool_path is not None:
         inputs.append(pool_path.split(".")[0])
     label_field = _check_label_field(samples, label_field, inputs)
-    engine = _as_engine(model)
+    if executor == "ray":
+        from .distributed import localization_engine
+
+        factory, engine = localization_engine(model, address)
+    elif executor == "local":
+        if (address, num_workers, num_gpus_per_worker) != (None, None, None):
+            raise ValueError("address, num_workers and num_gpus_per_worker need executor='ray'")
+        factory, engine = None, _as_engine(model)
+    else:
+        raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
     if heatmap_storage == "files" and map_dir is None:
         from .runner import default_map_dir
 
@@ -897,16 +939,24 @@ def localize_actions(
     logger.info("looking for actions in %d video(s) with %s (%s, %g fps) into '%s'", len(videos),
                 engine.info.name, method, fps, label_field)
     finished = done
+    if factory is None:
+        scan = run.run(videos)
+    else:
+        from .distributed import localize_on_ray
+
+        scan = localize_on_ray(run, videos, factory, address=address, num_workers=num_workers,
+                               num_gpus_per_worker=num_gpus_per_worker)
     try:
         with fou.ProgressBar(total=summary.videos_total, progress=False if callable(progress) else progress) as bar:
             bar.update(done)
-            for video in run.run(videos):
+            for video in scan:
                 finished += 1
                 bar.update()
                 if callable(progress):
                     progress(LocalizationProgress(finished, summary.videos_total, video.sample_id,
                                                   "; ".join(video.problems) or None))
     finally:
+        scan.close()  # a Ray scan stops its workers and reads the fields they created
         summary.seconds = time.perf_counter() - started
         _finish(samples, run)
     logger.info("%s", summary)
