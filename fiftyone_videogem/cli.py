@@ -5,7 +5,7 @@ Commands:
     ground      ground a prompt in one frame of a video file and write a picture of the result
     ground-dataset  ground the actions of a FiftyOne dataset, here or on a Ray cluster
     demo        build (or load) a video dataset, run VideoGEM over it and open the FiftyOne App
-    benchmark   reproduce the paper's pointing-game protocol on a benchmark dataset
+    benchmark   reproduce the paper's pointing-game protocol (or a temporal task) on a benchmark dataset
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import pickle
 import sys
 
+from .benchmark_spatiotemporal import add_arguments as add_temporal_benchmark_arguments
 from .engine.options import MERGE_MODES, PARSERS, PRECISIONS, WEIGHTING_MODES
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def cmd_backbones(args: argparse.Namespace) -> int:
 
 
 def cmd_ground(args: argparse.Namespace) -> int:
-    from .video import FrameDecoder, context_frame_numbers, probe, seconds_to_frame_number, stride_in_frames
+    from .video import FrameDecoder, context_frame_numbers, probe, read_frame_times, stride_in_frames
     from .visualize import render_result, save_rgb
 
     check_output_file(args.output, "--output", image=True)
@@ -106,7 +107,11 @@ def cmd_ground(args: argparse.Namespace) -> int:
     if args.frame is not None:
         target = args.frame
     elif args.time is not None:
-        target = seconds_to_frame_number(args.time, info.frame_rate)
+        times = read_frame_times(args.video)  # the frame on screen then, also at a variable frame rate
+        if not 0 <= args.time < times.end:
+            raise ValueError(f"--time {args.time:g} is outside the video '{args.video}' (0 to {times.end:.3f} s); "
+                             "pass a time inside it")
+        target = times.frame_number(args.time)
     else:
         target = (info.num_frames + 1) // 2
     if not 1 <= target <= info.num_frames:
@@ -245,8 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_options(p)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("benchmark", help="the paper's pointing-game protocol on a benchmark dataset")
-    p.add_argument("--dataset", required=True, choices=["groundingyoutube", "youcook2_interactions", "daly", "vhico"])
+    p = sub.add_parser("benchmark", help="the paper's pointing-game protocol, or a temporal task, on a benchmark")
+    p.add_argument("--task", default="spatial", choices=["spatial", "spatiotemporal", "temporal"],
+                   help="spatial: the pointing game (default); spatiotemporal: when and where (groundingyoutube); "
+                        "temporal: when (youcook2); see docs/benchmark.md")
+    p.add_argument("--dataset", required=True,
+                   choices=["groundingyoutube", "youcook2_interactions", "daly", "vhico", "youcook2"])
     p.add_argument("--annotations", required=True, help="annotation file or folder of the benchmark")
     p.add_argument("--videos", required=True, help="folder with the downloaded videos")
     p.add_argument("--name", default=None, help="FiftyOne dataset name (default: the benchmark's)")
@@ -256,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-videos", type=int, default=None)
     p.add_argument("--output", default=None, help="results JSON (default: <dataset>-<backbone>.json)")
     p.add_argument("--overwrite", action="store_true", help="recompute labels that already exist")
+    add_temporal_benchmark_arguments(p)
     _add_engine_options(p)
     p.set_defaults(func=cmd_benchmark)
     return parser

@@ -31,6 +31,20 @@ def test_ground_writes_a_picture(tmp_path, capsys, backbone, extra):
     assert "frame 11:" in text and "A photo of a person crack eggs." in text
 
 
+def test_ground_time_picks_the_frame_on_screen_at_a_variable_frame_rate(tmp_path, capsys):
+    video = tmp_path / "vfr.mkv"
+    # ten frames at 0.1 s, then ten at 0.5 s: 1.5 s is frame 12 (by the average rate, about frame 6)
+    times = [0.1 * i for i in range(10)] + [1.0 + 0.5 * i for i in range(10)]
+    make_video(str(video), num_frames=20, size=(96, 64), times=times)
+    out = tmp_path / "result.png"
+    assert main(["ground", str(video), "crack eggs", "--time", "1.5", "--backbone", "test-vit-tiny",
+                 "--random-weights", "--output", str(out)]) == 0
+    assert "frame 12:" in capsys.readouterr().out
+    assert main(["ground", str(video), "crack eggs", "--time", "99", "--backbone", "test-vit-tiny",
+                 "--random-weights", "--output", str(out)]) == 1
+    assert "error: --time 99 is outside the video" in capsys.readouterr().err
+
+
 def test_ground_rejects_frames_past_the_end(tmp_path, capsys):
     video = tmp_path / "v.mp4"
     make_video(str(video), num_frames=10, size=(64, 48), fps=10)
