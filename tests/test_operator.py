@@ -4,6 +4,7 @@ delegated."""
 
 from __future__ import annotations
 
+import sys
 import uuid
 
 import pytest
@@ -276,3 +277,44 @@ def test_weights_record_names_the_checkpoint_not_random_weights(tmp_path):
     assert record["description"] == "pretrained weights 'openai'" and record["license"].startswith("MIT")
     assert describe_weights(VideoGEMModelConfig(dict(backbone="clip-vit-b-16", random_weights=True, seed=5))
                             )["description"] == "random weights (seed 5)"
+
+
+# ------------------------------------------------------------------------------ Ray cluster
+def test_form_offers_a_ray_cluster_when_ray_is_installed(dataset, monkeypatch):
+    props = resolve_form(dataset)
+    assert props["ray"].default is False and props["ray"].view.label == "Run on a Ray cluster"
+    assert "ray_address" not in props and "ray_workers" not in props
+    props = resolve_form(dataset, ray=True)
+    assert "blank: a Ray instance on this machine" in props["ray_address"].view.description
+    assert props["ray_workers"].type.min == 1
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what Python does for a package that is not installed
+    assert "ray" not in resolve_form(dataset, ray=True)
+    result = foo.execute_operator(OPERATOR, ctx=dict(dataset=dataset, params=dict(PARAMS, ray=True)))
+    requests = triggered(result)
+    assert [uri for uri, _ in requests] == ["notify"] and requests[0][1]["variant"] == "error"
+    assert 'pip install "fiftyone-videogem[ray]"' in requests[0][1]["message"]
+    assert "vg" not in dataset.get_frame_field_schema() and not dataset.list_runs()
+
+
+def test_delegated_run_on_a_local_ray_instance(dataset):
+    import ray
+
+    ray.shutdown()  # the operation's execute starts a Ray instance of its own, and stops it
+    params = dict(PARAMS, label_field="onray", ray=True, ray_address="  ", ray_workers=1)
+    foo.execute_operator(OPERATOR, ctx=dict(dataset=dataset, params=params), request_delegation=True)
+    svc = DelegatedOperationService()
+    queued = svc.get_queued_operations(dataset_name=dataset.name)
+    svc.execute_queued_operations(dataset_name=dataset.name)
+    op = svc.get(queued[0].id)
+    assert op.run_state == ExecutionRunState.COMPLETED, (op.run_state, op.result and op.result.error)
+    assert op.status.progress == 1.0 and op.status.label.startswith("3/3 samples, 3 frames grounded")
+    assert not ray.is_initialized()
+
+    dataset.reload()
+    numbers, labels = dataset.values(["frames.frame_number", "frames.onray"])
+    assert [[n for n, k in zip(ns, ks) if k] for ns, ks in zip(numbers, labels)] == [[2, 6], [3], []]
+    assert "ground truth" in dataset.values("onray_error")[2]
+    results = dataset.load_run_results("videogem_onray")
+    assert results.frames_grounded == 3 and results.samples_total == 3
+    assert dataset.get_run_info("videogem_onray").config.backbone == "test-vit-tiny"

@@ -5,10 +5,15 @@ current view or selected samples), the prompt source (a field or a fixed text), 
 truth, the backbone, the frames, the weighting, decomposition, the output field, heatmap
 storage, batch size and device. Runs immediately with a live progress bar, or delegated
 (``fiftyone delegated launch``) with its progress stored on the operation.
+
+When Ray is installed (``pip install "fiftyone-videogem[ray]"``) the form offers "Run on a Ray
+cluster" (address, workers): the operator's ``execute`` is then the Ray driver of
+:func:`fiftyone_videogem.distributed.iter_videogem` (in the launcher's process when delegated).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 
@@ -70,6 +75,20 @@ def _choices(values, view=types.DropdownView, labels=None, descriptions=None):
         choices.add_choice(value, label=(labels or {}).get(value, value),
                            description=(descriptions or {}).get(value))
     return choices
+
+
+def ray_available() -> bool:
+    """Whether Ray is installed here (the ``[ray]`` extra), without importing it."""
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+RAY_MISSING = (
+    "'Run on a Ray cluster' needs Ray, which is not installed where this operation runs: "
+    'pip install "fiftyone-videogem[ray]" there (and on every node of the cluster), or untick it'
+)
 
 
 def delegation_available() -> bool:
@@ -137,6 +156,8 @@ class GroundActions(foo.Operator):
                                   {"inline": "In the database (patch grid)", "files": "PNG files"}))
         if params.get("heatmap_storage") == "files":
             inputs.str("map_dir", required=True, label="Heatmap directory")
+        if ray_available():
+            add_ray_inputs(inputs, params)
         if not delegation_available():
             inputs.view("delegation_notice", types.Notice(
                 label=DELEGATION_HELP.format(timeout=fo.config.operator_timeout)))
@@ -167,9 +188,6 @@ class GroundActions(foo.Operator):
             yield ctx.trigger("notify", dict(message=message, variant="error"))
 
     def _ground(self, ctx, delegated: bool):
-        from fiftyone_videogem.model import load_model
-        from fiftyone_videogem.runner import iter_videogem
-
         params = ctx.params
         target = ctx.target_view()
         label_field = (params.get("label_field") or DEFAULT_LABEL_FIELD).strip()
@@ -177,12 +195,14 @@ class GroundActions(foo.Operator):
         if params.get("random_weights") and params.get("checkpoint"):
             raise OperatorFailure("'Random weights' and a 'Checkpoint' contradict each other: untick "
                                   "'Random weights (to try the pipeline)' or clear 'Checkpoint'")
+        on_ray = bool(params.get("ray", False))
+        if on_ray and not ray_available():
+            raise OperatorFailure(RAY_MISSING)
         if not delegated:
             check_fits_time_limit(target, params, options, label_field)
-        model = load_model(params.get("backbone") or "clip-vit-b-16", **load_options(params))
         last = 0.0
         summary = None
-        for event in iter_videogem(target, model, label_field, progress_per_batch=True, **options):
+        for event in _events(target, params, options, label_field, on_ray):
             if event.summary is not None:
                 summary = event.summary
                 continue
@@ -206,6 +226,21 @@ class GroundActions(foo.Operator):
         if summary is not None and summary.samples_failed:
             message += f"; see the '{label_field}_error' field"
         yield ctx.trigger("notify", dict(message=message, variant=variant))
+
+
+def _events(target, params: dict, options: dict, label_field: str, on_ray: bool):
+    """The run's progress events: in this process, or with this process as the Ray driver."""
+    backbone = params.get("backbone") or "clip-vit-b-16"
+    if on_ray:
+        from fiftyone_videogem.distributed import iter_videogem as iter_on_ray
+
+        # the workers load the backbone by name, each on its own device
+        return iter_on_ray(target, backbone, label_field, **ray_options(params), **load_options(params), **options)
+    from fiftyone_videogem.model import load_model
+    from fiftyone_videogem.runner import iter_videogem
+
+    model = load_model(backbone, **load_options(params))
+    return iter_videogem(target, model, label_field, progress_per_batch=True, **options)
 
 
 class OperatorFailure(RuntimeError):
@@ -287,14 +322,19 @@ def check_fits_time_limit(target, params: dict, options: dict, label_field: str)
     frames = estimate_frames(target, params, options, label_field)
     if not frames:
         return
-    seconds = frames * seconds_per_frame(params)
+    check_seconds_fit_time_limit(frames * seconds_per_frame(params), f"{frames} frames")
+
+
+def check_seconds_fit_time_limit(seconds: float, size: str) -> None:
+    """Refuse an immediate run of about ``seconds`` (``size``: what it processes, e.g. ``"1200 frames"``)
+    that would outlast the App's operator time limit (``FIFTYONE_OPERATOR_TIMEOUT``)."""
     limit = fo.config.operator_timeout
     if limit and seconds > limit:
         schedule = ("choose Schedule (delegated execution) instead of Execute" if delegation_available() else
                     "schedule it (delegated execution: start the App with FIFTYONE_ALLOW_LEGACY_ORCHESTRATORS=true "
                     "and run `fiftyone delegated launch`)")
         raise OperatorFailure(
-            f"this run would take about {seconds / 60:.0f} min ({frames} frames) and the App stops an operator "
+            f"this run would take about {seconds / 60:.0f} min ({size}) and the App stops an operator "
             f"after {limit} s, so it was not started; {schedule}, or select fewer samples or frames"
         )
 
@@ -363,6 +403,28 @@ def add_heatmap_inputs(inputs: types.Object) -> None:
     labels = {"action": "Action prompt", "all": "Every component", "none": "None"}
     inputs.enum("heatmaps", list(HEATMAP_CHOICES), default="action", label="Heatmaps",
                 view=_choices(HEATMAP_CHOICES, labels=labels))
+
+
+def add_ray_inputs(inputs: types.Object, params: dict) -> None:
+    """"Run on a Ray cluster": its address and number of workers (shown when Ray is installed)."""
+    inputs.bool("ray", default=False, label="Run on a Ray cluster",
+                description="ground on a pool of Ray workers, one engine each (see docs/scale.md)")
+    if not params.get("ray", False):
+        return
+    inputs.str("ray_address", label="Ray address",
+               description="auto, ray://head:10001 or head:6379; blank: a Ray instance on this machine")
+    inputs.int("ray_workers", min=1, label="Workers",
+               description="blank: one per GPU of the cluster, or one per CPU when it has none")
+
+
+def ray_options(params: dict) -> dict:
+    """The Ray options of :func:`fiftyone_videogem.distributed.iter_videogem` from the form."""
+    address = (params.get("ray_address") or "").strip() or None
+    workers = params.get("ray_workers")
+    options = dict(address=address, num_workers=int(workers) if workers else None)
+    if (params.get("device") or "auto") == "cpu":
+        options["num_gpus_per_worker"] = 0  # a CPU engine reserves no GPU
+    return options
 
 
 def load_options(params: dict) -> dict:
