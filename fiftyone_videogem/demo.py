@@ -34,9 +34,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .fields import DEFAULT_LABEL_FIELD
+
 logger = logging.getLogger(__name__)
 
-LABEL_FIELD = "videogem"
+LABEL_FIELD = DEFAULT_LABEL_FIELD
 GT_FIELD = "gt"
 EVAL_KEY = "pointing"
 
