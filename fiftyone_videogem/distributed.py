@@ -666,3 +666,165 @@ def _collect(run, pipeline, fvrun):
         done += 1
         yield fvrun.GroundingProgress(done, len(run.plans), run.summary.frames_grounded, sample_id, state.error)
 
+
+
+# -------------------------------------------------------------------------- the temporal scan
+def localization_engine(model, address: str | None = None) -> tuple[Callable[[], Any], Any]:
+    """What the actors of ``localize_actions(..., executor="ray")`` build their engine with, and an
+    engine for the driver, after checking that Ray is installed and its workers can reach the database.
+
+    Args:
+        model: a backbone name, a VideoGEM model or engine on the CPU, or an engine factory (see
+            :func:`engine_factory`)
+        address (None): the Ray address of the run
+
+    Returns:
+        ``(factory, engine)``: the driver's engine names the backbone in the run record; with a
+        backbone name it has random weights, and each actor loads the real ones
+
+    Raises:
+        DatabaseNotShared: see :func:`check_database_reachable`
+    """
+    ray = import_ray()
+    check_database_reachable(fo.config.database_uri, address, driver_address=ray.util.get_node_ip_address())
+    factory, engine, _ = engine_factory(model, {})
+    return factory, engine
+
+
+def detached_localizer(run):
+    """A copy of a localisation run's settings without its collection, engine and counts, to send
+    to the actors (:class:`LocalizationActor` binds it to its own)."""
+    import copy
+
+    detached = copy.copy(run)
+    detached.samples = detached.target = detached.engine = detached.summary = None
+    detached.written = set()
+    return detached
+
+
+class LocalizationActor:
+    """A Ray Data worker of ``localize_actions``: builds the engine once, then scans batches of videos.
+
+    Each call runs the local scan on its videos (the localisation's own embedding, with the
+    embedding cache, segmentation, spatial grounding and writing with ``set_values`` keyed by
+    sample id) and returns, per video, the video (without its embeddings) and what it counted, for
+    the driver to count and report.
+
+    Args:
+        factory: called once to build the engine
+        localizer: the run's settings (:func:`detached_localizer`)
+        dataset_name: the dataset the results are written to
+    """
+
+    def __init__(self, factory: Callable[[], Any], localizer, dataset_name: str):
+        import copy
+
+        from . import fields as fvf
+        from .localization import EmbeddingCache, backbone_fingerprint
+
+        ray = import_ray()
+        start = time.perf_counter()
+        engine = factory()
+        root = fo.load_dataset(dataset_name)
+        run = copy.copy(localizer)
+        run.samples, run.target, run.engine = root, fvf.write_target(root), engine
+        run.skip_failures = True  # the driver decides whether a failure stops the run
+        if run.cache is not None:  # the fingerprint of the weights this actor loaded
+            run.cache = EmbeddingCache(run.cache.directory, backbone_fingerprint(engine, run.context_stride))
+        self.run = run
+        logger.info("worker %d on node %s: %s on %s, loaded in %.1f s", os.getpid(),
+                    ray.get_runtime_context().get_node_id(), engine.info.name, engine.device,
+                    time.perf_counter() - start)
+
+    def __call__(self, batch: dict) -> dict:
+        import numpy as np
+
+        from .localization import LocalizationSummary
+
+        run = self.run
+        run.summary = LocalizationSummary(label_field=run.label_field, run_key=run.run_key)
+        run.written = set()
+        videos = list(run.run([pickle.loads(blob) for blob in batch["video"]]))
+        counts = {k: getattr(run.summary, k) for k in LOCALIZATION_COUNTS}
+        blobs, reports = [], []
+        for i, video in enumerate(videos):
+            video.embeddings, video.info = [], None  # the driver needs what happened, not the embeddings
+            blobs.append(pickle.dumps(video))
+            reports.append(json.dumps(dict(fields=sorted(run.written), **(counts if i == 0 else {}))))
+        return {"video": np.array(blobs, dtype=object), "report": np.array(reports, dtype=object)}
+
+
+LOCALIZATION_COUNTS = ("frames_embedded", "frames_from_cache", "frames_grounded", "embed_seconds", "ground_seconds")
+"""What a :class:`LocalizationActor` counts for the driver's summary (seconds are worker seconds)."""
+
+
+def localize_on_ray(
+    run,
+    videos: Sequence[Any],
+    factory: Callable[[], Any],
+    *,
+    address: str | None = None,
+    num_workers: int | None = None,
+    num_gpus_per_worker: float | None = None,
+    num_cpus_per_worker: float = 1,
+    videos_per_batch: int = 1,
+    max_retries: int = 3,
+) -> Iterator[Any]:
+    """Scan ``videos`` of a localisation run on Ray and yield each video once its results are written.
+
+    The Ray counterpart of the local scan of :func:`fiftyone_videogem.localization.localize_actions`
+    (which records the run and reports progress): one work unit per video, a pool of
+    :class:`LocalizationActor`; the driver counts each video as its report arrives.
+
+    Args:
+        run: the localisation run (its settings, summary and record)
+        videos: the videos to scan (the run's plan)
+        factory: builds the engine on each actor (:func:`localization_engine`)
+        address (None): the Ray cluster, or None to join this process's Ray instance or start one here
+        num_workers (None): actors (None: one per GPU of the cluster, or one per
+            ``num_cpus_per_worker`` CPUs when it has none), at most one per batch of videos
+        num_gpus_per_worker (None): GPUs each actor reserves (None: 1 when the cluster has GPUs, else 0)
+        num_cpus_per_worker (1): CPUs each actor reserves
+        videos_per_batch (1): videos per call of an actor (its embedding batches span them)
+        max_retries (3): restarts of a dead actor, and retries of its batch
+    """
+    from . import fields as fvf
+    from .runner import sigterm_as_interrupt
+
+    if not videos:
+        return
+    root = fvf.root_dataset(run.samples)
+    started = False
+    try:
+        with sigterm_as_interrupt():
+            ray, started = connect(address)
+            workers, gpus = pool_size(ray, num_workers, num_gpus_per_worker, num_cpus_per_worker)
+            per_batch = max(1, int(videos_per_batch))
+            workers = min(workers, math.ceil(len(videos) / per_batch))
+            logger.info("%d video(s) for %d worker(s) with %s GPU and %s CPU each", len(videos), workers, gpus,
+                        num_cpus_per_worker)
+            pipeline = ray.data.from_items([{"video": pickle.dumps(video)} for video in videos]).map_batches(
+                LocalizationActor,
+                fn_constructor_kwargs=dict(factory=factory, localizer=detached_localizer(run), dataset_name=root.name),
+                batch_size=per_batch,
+                compute=ray.data.ActorPoolStrategy(size=workers),
+                num_gpus=gpus,
+                num_cpus=num_cpus_per_worker,
+                runtime_env={"env_vars": worker_environment()},
+                max_restarts=max_retries,
+                max_task_retries=max_retries,
+            )
+            summary = run.summary
+            for row in pipeline.iter_rows():
+                report = json.loads(row["report"])
+                run.written.update(report["fields"])
+                for name in LOCALIZATION_COUNTS:
+                    setattr(summary, name, getattr(summary, name) + report.get(name, 0))
+                video = pickle.loads(row["video"])
+                run._count(video)
+                yield video
+    finally:
+        if run.written:  # fields the workers created are not yet in this process's schema
+            root.reload()
+        if started:
+            ray.shutdown()

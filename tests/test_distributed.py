@@ -380,6 +380,72 @@ def test_two_gpu_nodes_get_one_actor_each(make_dataset, tmp_path):
 
 
 
+# ------------------------------------------------------------------------- the temporal scan
+def _localized(dataset, field):
+    """``({sample id: segments}, {(sample id, frame): (points, confidences, heatmap)}, {sample id: error})``
+    of a localisation into ``field``."""
+    from fiftyone_videogem.localization import spatial_fields
+
+    dataset.reload()
+    ids = dataset.values("id")
+    segments = {sid: None if value is None else [(d.label, d.support, d.confidence) for d in value.detections]
+                for sid, value in zip(ids, dataset.values(field))}
+    points, heatmaps = spatial_fields(field)
+    frames = {}
+    for sample in dataset.select_fields([f"frames.{points}", f"frames.{heatmaps}"]):
+        for fn, frame in sample.frames.items():
+            if frame[points] is not None:
+                frames[(sample.id, fn)] = ([(k.label, k.component, k.points) for k in frame[points].keypoints],
+                                           [k.confidence for k in frame[points].keypoints], frame[heatmaps].map)
+    errors = dict(zip(ids, dataset.values(f"{field}_error")))
+    return segments, frames, errors
+
+
+def test_localize_actions_on_ray_equals_the_local_scan(local_ray, one_thread, make_dataset, tmp_path):
+    from fiftyone_videogem.localization import localize_actions
+
+    dataset = make_dataset()
+    for name, num_frames, pattern in (("a", 40, "bits"), ("b", 30, "square"), ("c", 25, "gray")):
+        dataset.add_sample(fo.Sample(filepath=make_video(tmp_path / f"{name}.mp4", num_frames=num_frames,
+                                                         size=SIZE, pattern=pattern)))
+    dataset.add_sample(fo.Sample(filepath=str(tmp_path / "missing.mp4")))
+    engine = VideoGEM.from_config("test-vit-tiny", seed=0, device="cpu", batch_size=1)
+    options = dict(queries=["cut onion", "open the fridge"], fps=5)
+    local = localize_actions(dataset, engine, "local", cache_dir=str(tmp_path / "local-cache"), **options)
+
+    events = []
+    summary = localize_actions(dataset, engine, "onray", cache_dir=str(tmp_path / "ray-cache"), executor="ray",
+                               num_workers=2, progress=events.append, **options)
+    segments, frames, errors = _localized(dataset, "onray")
+    expected_segments, expected_frames, expected_errors = _localized(dataset, "local")
+    assert segments == expected_segments and errors == expected_errors
+    assert sorted(frames) == sorted(expected_frames) and len(frames) == local.frames_grounded > 0
+    for key, (points, confidences, heatmap) in expected_frames.items():
+        assert frames[key][:2] == (points, confidences), key
+        np.testing.assert_array_equal(frames[key][2], heatmap, err_msg=str(key))
+    missing = dataset.values("id")[3]
+    assert segments[missing] is None and "missing.mp4" in errors[missing]
+
+    # the actors embedded every video and filled the cache, as the local scan did
+    counts = ("videos_total", "videos_localized", "videos_failed", "segments", "frames_embedded", "frames_grounded")
+    assert [getattr(summary, k) for k in counts] == [getattr(local, k) for k in counts]
+    assert summary.frames_from_cache == 0 and [f["sample_id"] for f in summary.failures] == [missing]
+    cached = sorted(os.listdir(tmp_path / "ray-cache"))
+    assert len(cached) == 3 and cached == sorted(os.listdir(tmp_path / "local-cache"))
+    for name in cached:
+        with np.load(tmp_path / "ray-cache" / name) as got, np.load(tmp_path / "local-cache" / name) as expected:
+            np.testing.assert_array_equal(got["embeddings"], expected["embeddings"])
+
+    # the driver reported each video once and recorded the run once
+    assert sorted(e.sample_id for e in events) == sorted(dataset.values("id"))
+    assert [e.videos_done for e in events] == [1, 2, 3, 4]
+    results = dataset.load_run_results("localize_onray")
+    assert results.segments == local.segments and results.frames_grounded == local.frames_grounded
+    local_fields = dataset.get_run_info("localize_local").config.fields
+    assert dataset.get_run_info("localize_onray").config.fields == [f.replace("local", "onray") for f in local_fields]
+    assert "onray_points" in dataset.get_frame_field_schema()
+
+
 # ---------------------------------------------------------------------------- command line
 def test_command_line_grounds_a_dataset_and_refuses_a_remote_cluster(make_dataset, tmp_path, capsys):
     from fiftyone_videogem.cli import main
