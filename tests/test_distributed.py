@@ -133,6 +133,15 @@ def test_a_remote_cluster_with_a_local_database_is_refused_before_any_work(make_
     assert not ray.is_initialized()
     assert dataset.get_frame_field_schema().get(LABEL) is None and not dataset.list_runs()
 
+    from fiftyone_videogem.localization import localize_actions
+
+    engine = VideoGEM.from_config("test-vit-tiny", seed=0, device="cpu", batch_size=1)
+    with pytest.raises(fvd.DatabaseNotShared, match="FIFTYONE_DATABASE_URI=mongodb://<host>:27017"):
+        localize_actions(dataset, engine, "found", queries=["stir"], executor="ray", address="ray://192.0.2.10:10001")
+    with pytest.raises(ValueError, match="need executor='ray'"):
+        localize_actions(dataset, engine, "found", queries=["stir"], num_workers=2)
+    assert not ray.is_initialized() and not dataset.has_field("found") and not dataset.list_runs()
+
 
 # ------------------------------------------------------------------------------- Ray runs
 @pytest.fixture
