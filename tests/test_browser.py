@@ -11,6 +11,14 @@ from the table and check, in the pixels of the sample view, that the App shows t
 (each frame draws its number as a bar) with the heatmap in the colours of its colour scale, not
 in one colour; and that a ``to_frames()`` view shows the run's labels.
 
+On a dataset of generated videos with found segments, their points and heatmaps, ground-truth
+segments with their boxes and a stored spatio-temporal run: the panel's AP-per-phrase and
+IoU+Pointing-per-video charts render and fit the panel, and a click on a phrase opens its missed
+ground-truth segments, then its false segments, as clips.
+
+A grounding run from the operator's form whose checkpoint does not exist shows the product's
+error message as a notification, and writes nothing.
+
 Needs Debian's ``chromium`` (``/usr/bin/chromium``) and the ``playwright`` Python package
 (without ``playwright install``). Screenshots go to ``$VIDEOGEM_ARTIFACTS/browser`` (default
 ``artifacts/browser``); with ``VIDEOGEM_UPDATE_DOC_IMAGES=1`` the ones used by
@@ -33,7 +41,7 @@ from playwright.sync_api import expect, sync_playwright
 import fiftyone as fo
 
 from fiftyone_videogem.app import HEATMAP_COLORSCALE, configure_app
-from fiftyone_videogem.evaluation import evaluate_pointing_game
+from fiftyone_videogem.evaluation import evaluate_pointing_game, evaluate_spatiotemporal
 from tests.browser_app import AppServer
 
 pytestmark = pytest.mark.browser
@@ -58,6 +66,7 @@ DOC_IMAGES = {
     "worst_misses.png": "triage_worst_misses.png",
     "video_miss.png": "triage_video_miss.png",
     "frames_view.png": "triage_frames_view.png",
+    "spatiotemporal.png": "triage_spatiotemporal.png",
 }
 
 BOX = [0.3, 0.3, 0.4, 0.45]
@@ -287,12 +296,12 @@ def open_page(browser, url: str, count: int):
     return page
 
 
-def wait_for_count(page, count: int, timeout: int = LONG) -> None:
-    text = "1 sample" if count == 1 else "%d samples" % count
+def wait_for_count(page, count: int, timeout: int = LONG, noun: str = "sample") -> None:
+    text = "1 %s" % noun if count == 1 else "%d %ss" % (count, noun)
     page.get_by_text(text, exact=True).first.wait_for(timeout=timeout)
 
 
-def open_operator_form(page, query: str, label: str) -> None:
+def open_operator_form(page, query: str, label: str, ready_text: str = "Predicted points") -> None:
     """Opens the operator browser (backtick key, else the toolbar button), filters it and
     opens the operator's form."""
     for attempt in range(3):
@@ -309,16 +318,16 @@ def open_operator_form(page, query: str, label: str) -> None:
             page.keyboard.press("Escape")
             continue
         page.keyboard.press("Enter")
-        page.get_by_text("Predicted points", exact=True).wait_for(timeout=SHORT)
+        page.get_by_text(ready_text, exact=True).wait_for(timeout=SHORT)
         return
     raise AssertionError("The operator browser did not list '%s'" % label)
 
 
-def open_triage_panel(page) -> None:
+def open_triage_panel(page, ready_text: str = "Worst misses (largest distance to the ground truth)") -> None:
     dismiss_popovers(page)
     page.locator('[data-cy="new-panel-btn"]').first.click()
     page.get_by_text("VideoGEM triage", exact=True).first.click()
-    page.get_by_text("Worst misses (largest distance to the ground truth)").wait_for(timeout=LONG)
+    page.get_by_text(ready_text).wait_for(timeout=LONG)
 
 
 def wait_for_evaluation(ds, eval_key: str, timeout: float = 60.0) -> None:
@@ -624,3 +633,163 @@ def test_a_video_miss_opens_on_its_frame_with_a_coloured_heatmap(app, browser, v
         page.close()
 
     update_doc_images(out, ["video_miss.png", "frames_view.png"])
+
+
+# --------------------------------------------------------------------------------------
+# Spatio-temporal runs
+# --------------------------------------------------------------------------------------
+
+# generated videos of VIDEO_FRAMES frames: (name, scene colour, found segments (phrase, [first,
+# last], confidence, on the box?), ground-truth segments (phrase, [first, last]))
+ST_VIDEOS = [
+    ("kitchen_1", (135, 170, 222),
+     [("pour milk", (1, 6), 0.9, True), ("cut onion", (7, 12), 0.8, False)],
+     [("pour milk", (1, 6)), ("cut onion", (7, 12))]),
+    ("kitchen_2", (160, 210, 150),
+     [("crack eggs", (1, 2), 0.7, True), ("cut onion", (5, 8), 0.6, True)],
+     [("crack eggs", (3, 10))]),
+]
+# by hand, at tube IoU 0.3: "pour milk" is found where it is (AP 1); "cut onion" is found in the
+# wrong place in kitchen_1 and where there is none in kitchen_2 (AP 0: 1 missed, 2 false segments);
+# "crack eggs" is found at the wrong time (AP 0)
+ST_PHRASES = ["crack eggs", "cut onion", "pour milk"]  # the AP chart's order: lowest AP, then name
+ST_CLICKED = "cut onion"
+ST_MISSED, ST_FALSE = 1, 2
+ST_GRID = (40, 30)  # heatmap grid: 8 x 8 pixel cells
+
+
+def region_heatmap(box) -> fo.Heatmap:
+    """1 on the cells inside a normalised box, 0 elsewhere."""
+    gw, gh = ST_GRID
+    x, y, w, h = box
+    values = np.zeros((gh, gw), dtype=np.float32)
+    values[int(round(y * gh)) : int(round((y + h) * gh)), int(round(x * gw)) : int(round((x + w) * gw))] = 1.0
+    return fo.Heatmap(map=values, range=[0, 1])
+
+
+@pytest.fixture(scope="module")
+def spatiotemporal_dataset(tmp_path_factory):
+    """The ``ST_VIDEOS`` with the labels of a spatio-temporal grounding (``found``,
+    ``frames.found_points``, ``frames.found_heatmap``), ground truth (``truth``, ``frames.gt``) and
+    a stored spatio-temporal run ``st``."""
+    folder = tmp_path_factory.mktemp("st_videos")
+    wrong_box = [MISS_POINT[0] - 0.1, MISS_POINT[1] - 0.1, 0.2, 0.2]
+    with persistent_dataset("videogem-browser-st") as ds:
+        for name, color, found, truth in ST_VIDEOS:
+            sample = fo.Sample(filepath=write_video(folder / ("%s.mp4" % name), color))
+            sample["found"] = fo.TemporalDetections(detections=[
+                fo.TemporalDetection(label=l, support=list(s), confidence=c) for l, s, c, _ in found])
+            sample["truth"] = fo.TemporalDetections(detections=[
+                fo.TemporalDetection(label=l, support=list(s)) for l, s in truth])
+            for label, (first, last), _, right in found:
+                point = HIT_POINT if right else MISS_POINT
+                for fn in range(first, last + 1):
+                    sample.frames[fn]["found_points"] = keypoints(point[0], label, verb_x=point[0], y=point[1])
+                    sample.frames[fn]["found_heatmap"] = region_heatmap(VIDEO_BOX if right else wrong_box)
+            for label, (first, last) in truth:
+                for fn in range(first, last + 1):
+                    sample.frames[fn]["gt"] = fo.Detections(
+                        detections=[fo.Detection(label=label, bounding_box=VIDEO_BOX)])
+            ds.add_sample(sample)
+            del sample
+        ds.compute_metadata(progress=False)
+        ds.add_dynamic_frame_fields()
+        configure_app(ds, "frames.found_points", "frames.found_heatmap", gt_field="frames.gt")
+        evaluate_spatiotemporal(
+            ds, "found", "truth", pred_points_field="frames.found_points",
+            pred_heatmap_field="frames.found_heatmap", gt_boxes_field="frames.gt", eval_key="st",
+            fps=10.0, progress=False,
+        )
+        yield ds
+
+
+def click_until_count(page, chart_index: int, bar_index: int, count: int, noun: str, out: Path, name: str) -> None:
+    """Clicks a column and waits for the grid to show ``count`` entries (a click while the panel
+    re-renders can be lost, so it is retried once)."""
+    for attempt in range(2):
+        click_bar(page, chart_index=chart_index, bar_index=bar_index)
+        try:
+            wait_for_count(page, count, timeout=SHORT + 10_000 * attempt, noun=noun)
+            return
+        except Exception:
+            if attempt:
+                page.screenshot(path=str(out / ("%s_failed.png" % name)))
+                raise
+
+
+def test_spatiotemporal_run_in_the_triage_panel(app, browser, spatiotemporal_dataset):
+    ds = spatiotemporal_dataset
+    out = artifacts_dir()
+    results = ds.load_evaluation_results("st")
+    assert sorted(results.classwise_ap) == ST_PHRASES
+    assert results.per_class()["pour milk"]["video_map"] == 1.0
+
+    page = open_page(browser, "%s/datasets/%s" % (app.url, ds.name), len(ds))
+    try:
+        open_triage_panel(page, ready_text="IoU+Pointing per video (click a bar to open its misses as clips)")
+        charts = page.locator(".js-plotly-plot")
+        last_bar = charts.nth(1).locator("g.trace.bars").nth(1).locator(".point path").nth(len(ST_VIDEOS) - 1)
+        for _ in range(3):  # the panel renders again when the App learns of the run's fields
+            last_bar.wait_for(timeout=LONG)
+            page.wait_for_timeout(1_000)
+            if charts.count() == 2 and last_bar.count() == 1:
+                break
+        expect(charts).to_have_count(2, timeout=SHORT)
+        assert charts.nth(0).locator(".xtick text").all_text_contents() == ST_PHRASES
+        videos = charts.nth(1).locator(".xtick text").all_text_contents()
+        assert sorted(videos) == sorted("%s.mp4" % v[0] for v in ST_VIDEOS), videos
+        page.mouse.move(600, 850)
+        page.wait_for_timeout(500)
+        assert panel_overflow(page) == []
+
+        # a phrase's missed ground-truth segments, as clips
+        click_until_count(page, 0, ST_PHRASES.index(ST_CLICKED), ST_MISSED, "clip", out, "st_missed")
+        page.locator('[data-cy="input-view-stage"][value="ToClips"]').first.wait_for(state="attached")
+        page.get_by_text("Showing %d missed GT segments of '%s'" % (ST_MISSED, ST_CLICKED), exact=False).wait_for()
+
+        # the same phrase's false segments
+        page.get_by_text("false segments", exact=True).first.click()
+        page.wait_for_timeout(1_000)
+        click_until_count(page, 0, ST_PHRASES.index(ST_CLICKED), ST_FALSE, "clip", out, "st_false")
+        page.get_by_text("Showing %d false segments of '%s'" % (ST_FALSE, ST_CLICKED), exact=False).wait_for()
+        page.wait_for_timeout(2_000)  # thumbnails of the clips
+        # for the picture: both charts in the panel
+        page.get_by_text("Video AP per phrase", exact=False).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.mouse.move(600, 850)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(out / "spatiotemporal.png"))
+    except Exception:
+        page.screenshot(path=str(out / "failure_st.png"))
+        raise
+    finally:
+        page.close()
+
+    update_doc_images(out, ["spatiotemporal.png"])
+
+
+def test_a_failing_grounding_run_shows_its_error(app, browser, image_dataset):
+    ds = image_dataset
+    out = artifacts_dir()
+    page = open_page(browser, app.dataset_url(), len(ds))
+    try:
+        open_operator_form(page, "ground actions", "Ground actions with VideoGEM",
+                           ready_text="Checkpoint (optional)")
+        checkpoint = page.locator("xpath=//*[text()='Checkpoint (optional)']/following::input[1]")
+        checkpoint.fill("no-such-weights.pt")
+        page.keyboard.press("Tab")
+        execute = page.get_by_role("button", name="Execute", exact=True)
+        expect(execute).to_be_enabled(timeout=SHORT)
+        page.wait_for_timeout(1_000)  # the form resolves again after the edit
+        execute.click()
+        message = page.get_by_text("Grounding failed:", exact=False).first
+        message.wait_for(timeout=LONG)
+        text = message.inner_text()
+        assert "no-such-weights.pt" in text and "correct the 'Checkpoint' path" in text, text
+        page.screenshot(path=str(out / "grounding_failed.png"))
+    except Exception:
+        page.screenshot(path=str(out / "failure_grounding.png"))
+        raise
+    finally:
+        page.close()
+    ds.reload()
+    assert "videogem" not in ds.get_field_schema()  # nothing written
