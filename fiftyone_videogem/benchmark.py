@@ -1,4 +1,5 @@
-"""The paper's pointing-game protocol on a benchmark, in one command.
+"""The paper's pointing-game protocol on a benchmark, in one command (``--task spatial``, the default;
+the temporal tasks are in :mod:`fiftyone_videogem.benchmark_spatiotemporal`).
 
 ``python -m fiftyone_videogem benchmark --dataset groundingyoutube --annotations DIR --videos DIR``
 imports the benchmark (or reuses the dataset imported before), grounds every annotated frame
@@ -167,6 +168,15 @@ def check_eval_key(dataset, eval_key: str, label_field: str) -> None:
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
+    """``benchmark``: the pointing game (``--task spatial``), or a temporal task
+    (:mod:`fiftyone_videogem.benchmark_spatiotemporal`)."""
+    if getattr(args, "task", "spatial") != "spatial":
+        from .benchmark_spatiotemporal import run_temporal_benchmark
+
+        return run_temporal_benchmark(args)
+    if args.dataset not in BENCHMARKS:
+        raise ValueError(f"'{args.dataset}' has no pointing-game benchmark (--task spatial); it takes one of "
+                         f"{sorted(BENCHMARKS)}. For its temporal task pass --task temporal")
     from . import datasets as fvd
     from .cli import check_output_file
     from .evaluation import evaluate_pointing_game, save_triage_views
