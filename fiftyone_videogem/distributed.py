@@ -532,6 +532,27 @@ def pool_size(ray, num_workers: int | None, num_gpus_per_worker: float | None,
     return int(num_workers), float(num_gpus_per_worker)
 
 
+def actor_pipeline(ray, items: list[dict], actor: type, constructor_kwargs: dict, *, batch_size: int, workers: int,
+                   gpus: float, cpus: float, max_retries: int):
+    """``items`` through a pool of ``workers`` actors of class ``actor`` (a Ray Data pipeline, not started).
+
+    Each actor is built with ``constructor_kwargs``, reserves ``gpus`` GPUs and ``cpus`` CPUs, gets
+    the driver's FiftyOne database in its environment (:func:`worker_environment`), and is restarted
+    (its batch retried) up to ``max_retries`` times.
+    """
+    return ray.data.from_items(items).map_batches(
+        actor,
+        fn_constructor_kwargs=constructor_kwargs,
+        batch_size=batch_size,
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_gpus=gpus,
+        num_cpus=cpus,
+        runtime_env={"env_vars": worker_environment()},
+        max_restarts=max_retries,
+        max_task_retries=max_retries,
+    )
+
+
 def iter_videogem(
     samples,
     model,
@@ -604,17 +625,12 @@ def iter_videogem(
                             gpus, num_cpus_per_worker)
                 plans = {plan.sample_id: plan for plan in run.plans}
                 items = [{"unit": pickle.dumps((unit, plans[unit.sample_id]))} for unit in units]
-                pipeline = ray.data.from_items(items).map_batches(
-                    GroundingActor,
-                    fn_constructor_kwargs=dict(factory=factory, settings=run.settings,
-                                               dataset_name=root_dataset(samples).name, decoder=decoder),
-                    batch_size=per_batch,
-                    compute=ray.data.ActorPoolStrategy(size=workers),
-                    num_gpus=gpus,
-                    num_cpus=num_cpus_per_worker,
-                    runtime_env={"env_vars": worker_environment()},
-                    max_restarts=max_retries,
-                    max_task_retries=max_retries,
+                pipeline = actor_pipeline(
+                    ray, items, GroundingActor,
+                    dict(factory=factory, settings=run.settings, dataset_name=root_dataset(samples).name,
+                         decoder=decoder),
+                    batch_size=per_batch, workers=workers, gpus=gpus, cpus=num_cpus_per_worker,
+                    max_retries=max_retries,
                 )
                 yield from _collect(run, pipeline, fvrun)
         stopped = None
@@ -803,16 +819,10 @@ def localize_on_ray(
             workers = min(workers, math.ceil(len(videos) / per_batch))
             logger.info("%d video(s) for %d worker(s) with %s GPU and %s CPU each", len(videos), workers, gpus,
                         num_cpus_per_worker)
-            pipeline = ray.data.from_items([{"video": pickle.dumps(video)} for video in videos]).map_batches(
-                LocalizationActor,
-                fn_constructor_kwargs=dict(factory=factory, localizer=detached_localizer(run), dataset_name=root.name),
-                batch_size=per_batch,
-                compute=ray.data.ActorPoolStrategy(size=workers),
-                num_gpus=gpus,
-                num_cpus=num_cpus_per_worker,
-                runtime_env={"env_vars": worker_environment()},
-                max_restarts=max_retries,
-                max_task_retries=max_retries,
+            pipeline = actor_pipeline(
+                ray, [{"video": pickle.dumps(video)} for video in videos], LocalizationActor,
+                dict(factory=factory, localizer=detached_localizer(run), dataset_name=root.name),
+                batch_size=per_batch, workers=workers, gpus=gpus, cpus=num_cpus_per_worker, max_retries=max_retries,
             )
             summary = run.summary
             for row in pipeline.iter_rows():
