@@ -226,7 +226,6 @@ def run_temporal_benchmark(args: argparse.Namespace) -> int:
     summary = localize_actions(dataset, model, label_field, pool_field=bench.pool_field, method=bench.method,
                                fps=float(args.fps), spatial=bench.spatial, overwrite=args.overwrite,
                                cache_dir=cache_dir, progress=True)
-    logger.info("%s", summary)
     if dataset.get_field(label_field) is None:
         raise RuntimeError(
             f"no video of '{dataset.name}' could be localised ({summary.videos_failed} failed; the reasons are in "
