@@ -6,9 +6,10 @@ or ``panels:`` in ``fiftyone.yml``.
 """
 
 from .grounding import GroundActions
+from .temporal import EvaluateSpatiotemporal, FindActionsInTime
 from .triage import EvaluatePointingGame, TriagePanel
 
-OPERATORS = (GroundActions, EvaluatePointingGame, TriagePanel)
+OPERATORS = (GroundActions, EvaluatePointingGame, TriagePanel, FindActionsInTime, EvaluateSpatiotemporal)
 
 
 def register(plugin) -> None:
