@@ -17,6 +17,7 @@ import pickle
 import sys
 
 from .benchmark_spatiotemporal import add_arguments as add_temporal_benchmark_arguments
+from .benchmark_temporal import add_arguments as add_thumos14_arguments
 from .engine.options import MERGE_MODES, PARSERS, PRECISIONS, WEIGHTING_MODES
 
 logger = logging.getLogger(__name__)
@@ -174,6 +175,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
+    if args.dataset == "thumos14":
+        from .benchmark_temporal import run_thumos14
+
+        return run_thumos14(args)
     from .benchmark import run_benchmark
 
     return run_benchmark(args)
@@ -255,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spatial: the pointing game (default); spatiotemporal: when and where (groundingyoutube); "
                         "temporal: when (youcook2); see docs/benchmark.md")
     p.add_argument("--dataset", required=True,
-                   choices=["groundingyoutube", "youcook2_interactions", "daly", "vhico", "youcook2"])
+                   choices=["groundingyoutube", "youcook2_interactions", "daly", "vhico", "youcook2", "thumos14"])
     p.add_argument("--annotations", required=True, help="annotation file or folder of the benchmark")
     p.add_argument("--videos", required=True, help="folder with the downloaded videos")
     p.add_argument("--name", default=None, help="FiftyOne dataset name (default: the benchmark's)")
@@ -266,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="results JSON (default: <dataset>-<backbone>.json)")
     p.add_argument("--overwrite", action="store_true", help="recompute labels that already exist")
     add_temporal_benchmark_arguments(p)
+    add_thumos14_arguments(p)
     _add_engine_options(p)
     p.set_defaults(func=cmd_benchmark)
     return parser
