@@ -19,7 +19,6 @@ from fiftyone_videogem.localization import localize_actions
 from fiftyone_videogem.model import load_model
 from fiftyone_videogem.plugin.temporal import (
     localize_options,
-    method_choices,
     parse_queries,
     parse_thresholds,
     pool_field_choices,
@@ -94,11 +93,15 @@ def test_plugin_registers_both_operators():
 def test_find_form_offers_list_fields_as_pools_and_the_methods(dataset):
     props = resolve_form(FIND, dataset)
     assert "queries" in props and "pool_field" not in props and "view_target" in props
-    assert props["method"].type.values == method_choices()
-    assert method_choices()[:2] == ["www", "contrast"]
+    assert props["method"].type.values == ["www", "contrast", "zeal"] and "scorer" not in props
     assert props["fps"].default == 1.0 and props["spatial"].default is True
     assert props["label_field"].default == "found" and not props["label_field"].invalid
     assert "clip-vit-b-16" in [c.value for c in props["backbone"].view.choices]
+
+    props = resolve_form(FIND, dataset, method="zeal")
+    scorers = {c.value: c.description for c in props["scorer"].view.choices}
+    assert props["scorer"].default == "smolvlm-256m" and "licence: Apache-2.0" in scorers["smolvlm-256m"]
+    assert "class_filter" in props
 
     props = resolve_form(FIND, dataset, query_source="field")
     # lists of strings and label lists; the string field 'title' and the built-ins are not offered
@@ -136,10 +139,14 @@ def test_options_from_the_form():
         overwrite=False)
     assert localize_options(dict(query_source="field", pool_field="steps", method="contrast", label_field=" x ")) == dict(
         label_field="x", pool_field="steps", method="contrast", fps=1.0, spatial=True, overwrite=False)
+    assert localize_options(dict(queries="a", method="zeal", scorer=" smolvlm-256m ", class_filter=2)) == dict(
+        label_field="found", queries=["a"], method="zeal", scorer="smolvlm-256m", class_filter=2, fps=1.0,
+        spatial=True, overwrite=False)
     for params, expected in ((dict(queries=" , \n"), "no phrase to look for"),
                              (dict(query_source="field"), "choose the field"),
                              (dict(queries="a", fps=0), "positive number"),
-                             (dict(queries="a", method="nope"), "not available")):
+                             (dict(queries="a", method="nope"), "not available"),
+                             (dict(queries="a", method="zeal"), "needs a start/end scorer")):
         with pytest.raises(OperatorFailure, match=expected):
             localize_options(params)
     assert parse_thresholds("0.1, 0.3 0.5") == [0.1, 0.3, 0.5]
@@ -180,6 +187,20 @@ def test_pool_field_contrast_without_spatial_grounding(dataset):
         assert labels and set(labels) <= set(POOLS[name])  # each video's own phrases only
     assert "by_pool_points" not in dataset.get_frame_field_schema()
     assert dataset.get_run_info("localize_by_pool").config.segmentation == "contrast"
+
+
+def test_zeal_with_a_named_scorer(dataset):
+    # a tiny vision-language model with random weights, built without a download
+    params = dict(PARAMS, method="zeal", scorer="random-idefics3", queries="cut onion", spatial=False,
+                  label_field="z", view_target="SELECTED_SAMPLES")
+    a = dataset.first()
+    result = foo.execute_operator(FIND, ctx=dict(dataset=dataset, selected=[a.id], params=params))
+    assert result.error is None, result.error
+    assert [uri for uri, _ in triggered(result) if uri == "notify"] == ["notify"]
+    assert triggered(result)[-1][1]["variant"] != "error", triggered(result)[-1]
+    assert dataset.exists("z").values("id") == [a.id]
+    assert set(dataset.values("z.detections.label", unwind=True)) <= {"cut onion"}
+    assert dataset.get_run_info("localize_z").config.segmentation == "zeal"
 
 
 def test_selected_videos_target_and_no_clips_when_nothing_is_found(dataset):

@@ -17,7 +17,6 @@ The form parts, the error messages and the time-limit refusal are those of the g
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import queue
@@ -85,17 +84,12 @@ def pool_field_choices(collection, exclude: tuple[str, ...] = ()) -> list[str]:
     return names
 
 
-def scorer_supported() -> bool:
-    """Whether :func:`~fiftyone_videogem.localization.localize_actions` takes a registered start/end
-    scorer by name (``scorer=``), which the ``"zeal"`` method needs from a form."""
-    from fiftyone_videogem.localization import localize_actions
-
-    return "scorer" in inspect.signature(localize_actions).parameters
-
-
 def method_choices() -> list[str]:
-    """The segmentation methods the form offers: ``"zeal"`` only when a scorer can be named."""
-    return ["www", "contrast"] + (["zeal"] if scorer_supported() else [])
+    """The segmentation methods the form offers (those of
+    :func:`~fiftyone_videogem.localization.localize_actions`)."""
+    from fiftyone_videogem.localization import METHODS
+
+    return list(METHODS)
 
 
 def scorer_names() -> list[str]:
@@ -103,6 +97,14 @@ def scorer_names() -> list[str]:
     from fiftyone_videogem.temporal.scorer import list_scorers
 
     return list_scorers()
+
+
+def scorer_descriptions() -> dict[str, str]:
+    """What the scorer dropdown says of each registered model: what it is, size and weights' licence."""
+    from fiftyone_videogem.temporal.scorer import get_scorer_spec
+
+    specs = (get_scorer_spec(name) for name in scorer_names())
+    return {s.name: f"{s.description}; {s.parameters} parameters; licence: {s.license}" for s in specs}
 
 
 def localization_run_key(label_field: str) -> str:
@@ -205,10 +207,13 @@ class FindActionsInTime(foo.Operator):
         inputs.enum("method", methods, default="www", label="Method",
                     view=_choices(methods, types.RadioGroup, descriptions=METHOD_LABELS))
         if params.get("method") == "zeal" and "zeal" in methods:
-            names = scorer_names()
-            inputs.enum("scorer", names, default=names[0] if names else None, required=True,
-                        label="Start/end scorer", description="the vision-language model asked yes/no questions",
-                        view=_choices(names))
+            # a string with a dropdown: the registered models are offered, and any other Hugging Face id,
+            # local folder or "random-<family>" (random weights, offline) can still be named
+            inputs.str("scorer", default=scorer_names()[0], required=True, label="Start/end scorer",
+                       description="the vision-language model asked whether each action starts or ends in a frame",
+                       view=_choices(scorer_names(), descriptions=scorer_descriptions()))
+            inputs.int("class_filter", min=1, label="Classes per video (optional)",
+                       description="ZEAL's class filter: keep the k phrases that best match each video")
         inputs.float("fps", default=1.0, min=0.01, label="Sampled frames per second")
         spatial = bool(params.get("spatial", True))
         inputs.bool("spatial", default=True, label="Ground where (points and heatmaps) inside the segments")
@@ -334,7 +339,9 @@ def localize_options(params: dict) -> dict:
     if method == "zeal":
         if not params.get("scorer"):
             raise OperatorFailure("method 'zeal' needs a start/end scorer; choose one")
-        options["scorer"] = params["scorer"]
+        options["scorer"] = params["scorer"].strip()
+        if params.get("class_filter"):
+            options["class_filter"] = int(params["class_filter"])
     fps = params.get("fps", 1.0)
     if not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
         raise OperatorFailure(f"'Sampled frames per second' must be a positive number, got {fps!r}")
