@@ -98,14 +98,11 @@ class ScoreCache:
         return os.path.join(cache_dir or EmbeddingCache.default_directory(), "scores")
 
     def path(self, video_path: str, context: str, question: str) -> Optional[str]:
-        """The cache file of one video and question (None when the video file cannot be read)."""
-        try:
-            stat = os.stat(video_path)
-        except OSError:
-            return None
-        key = "|".join((os.path.abspath(video_path), str(stat.st_mtime_ns), str(stat.st_size), self.fingerprint,
-                        context, question))
-        return os.path.join(self.directory, hashlib.sha1(key.encode()).hexdigest() + ".npz")
+        """The cache file of one video and question (None when the video file cannot be read): named as
+        the embedding cache names its files, with the context and the question in the fingerprint."""
+        from .localization import EmbeddingCache
+
+        return EmbeddingCache(self.directory, "|".join((self.fingerprint, context, question))).path(video_path, 0.0)
 
     def load(self, video_path: str, context: str, question: str, frame_numbers: Sequence[int]) -> Optional[np.ndarray]:
         """The cached scores ``[T]`` of these frames, or None."""

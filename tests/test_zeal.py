@@ -14,7 +14,7 @@ import fiftyone as fo
 from fiftyone_videogem.localization import VideoScan, localize_actions
 from fiftyone_videogem.temporal.scorer import YesNoScorer
 from fiftyone_videogem.zeal import ScoreCache, ZealScorer, class_filter, scorer_fingerprint
-from tests.test_localization import make_engine, write_video
+from tests.test_localization import make_engine, videos  # noqa: F401 (the generated videos, a fixture)
 
 QUERIES = {
     "RedBall": {"start": "Is a red ball appearing?", "end": "Is the red ball leaving?",
@@ -51,12 +51,6 @@ class Recording(YesNoScorer):
 def tiny_scorer(seed=0):
     base = YesNoScorer.from_config("idefics3", seed=seed, device="cpu")
     return Recording(base.model, base.processor, name=base.name)
-
-
-@pytest.fixture(scope="module")
-def videos(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("zeal")
-    return [write_video(folder / "one.mp4"), write_video(folder / "two.mp4", red=range(1, 21), blue=())]
 
 
 @pytest.fixture
