@@ -132,6 +132,18 @@ def test_spatial_task_refuses_a_temporal_only_dataset(tmp_path, capsys):
     assert "has no pointing-game benchmark" in capsys.readouterr().err
 
 
+def temporal_args(task, dataset, annotations, videos, name, out, tmp_path):
+    return ["benchmark", "--task", task, "--dataset", dataset, "--annotations", str(annotations), "--videos",
+            str(videos), "--name", name, "--backbone", "test-vit-tiny", "--random-weights", "--output", str(out),
+            "--cache-dir", str(tmp_path / "cache")]
+
+
+def printed_table(text):
+    """The lines of the printed table, from its header on."""
+    lines = text.splitlines()
+    return lines[next(i for i, line in enumerate(lines) if line.startswith("method ")):]
+
+
 @pytest.fixture
 def dataset_names():
     names = []
@@ -149,14 +161,11 @@ def test_spatiotemporal_benchmark_end_to_end_resume_and_missing_video(videos, tm
     fvgd.load_groundingyoutube(GYT, videos, name=name)
     lost = videos / f"{VIDEOS[0][0]}.mp4"
     lost.rename(tmp_path / "elsewhere.mp4")
-    args = ["benchmark", "--task", "spatiotemporal", "--dataset", "groundingyoutube", "--annotations", str(GYT),
-            "--videos", str(videos), "--name", name, "--backbone", "test-vit-tiny", "--random-weights",
-            "--output", str(out), "--cache-dir", str(tmp_path / "cache")]
+    args = temporal_args("spatiotemporal", "groundingyoutube", GYT, videos, name, out, tmp_path)
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "Spatio-temporal grounding on groundingyoutube (WWW Table 2, untrimmed)" in text
-    lines = text.splitlines()
-    table = lines[next(i for i, line in enumerate(lines) if line.startswith("method ")):]
+    table = printed_table(text)
     assert table[0].split()[:3] == ["method", "training", "IoU+Point"] and table[0].split()[-1] == "mean"
     assert table[2].startswith("ours: test-vit-tiny www") and "paper: CLIP off the shelf" in table[3]
     assert "1 video(s) could not be (fully) localised" in text
@@ -207,14 +216,11 @@ def test_youcook2_temporal_benchmark_end_to_end_and_resume(yc2_videos, tmp_path,
     name = f"test-bench-yc2-{uuid.uuid4().hex[:8]}"
     dataset_names.append(name)
     out = tmp_path / "yc2.json"
-    args = ["benchmark", "--task", "temporal", "--dataset", "youcook2", "--annotations", str(YC2),
-            "--videos", str(yc2_videos), "--name", name, "--backbone", "test-vit-tiny", "--random-weights",
-            "--output", str(out), "--cache-dir", str(tmp_path / "cache")]
+    args = temporal_args("temporal", "youcook2", YC2, yc2_videos, name, out, tmp_path)
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "Sentence grounding on youcook2: 5 sentences in 2 videos" in text
-    lines = text.splitlines()
-    table = lines[next(i for i, line in enumerate(lines) if line.startswith("method ")):]
+    table = printed_table(text)
     assert table[0].split() == ["method", "mAP@0.1", "mAP@0.2", "mAP@0.3", "mAP@0.4", "mAP@0.5", "mean"]
     assert table[2].startswith("ours: test-vit-tiny contrast")
 

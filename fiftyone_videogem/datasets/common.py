@@ -38,7 +38,7 @@ import mimetypes
 import os
 import pickle
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import fiftyone as fo
 
@@ -856,6 +856,93 @@ def read_video_timing(video_id: str, path: str, report: ImportReport) -> tuple[V
         frame_rate=times.frame_rate if variable or info.frame_rate <= 0 else info.frame_rate,
     )
     return info, times
+
+
+def temporal_support(start: float, end: float, info: VideoInfo, times: FrameTimes) -> tuple[int, int, bool] | None:
+    """Inclusive 1-based ``(first, last, clipped)`` frame numbers of ``[start, end]`` seconds in a video.
+
+    ``first`` and ``last`` are the frames on screen at ``start`` and ``end`` (a negative start is
+    the first frame); an end after the video's last frame is clipped to it (``clipped`` True).
+    None when the interval lies entirely before the start or after the end of the video.
+    """
+    if end < 0 or start >= info.duration - _TIME_EPS:
+        return None
+    clipped = end > info.duration + _TIME_EPS
+    first = times.frame_number(max(start, 0.0))
+    last = times.frame_number(min(end, info.duration - _TIME_EPS))
+    return first, max(first, last), clipped
+
+
+def temporal_detections(
+    video_id: str,
+    instances: Iterable[tuple[str, float, float, dict[str, Any]]],
+    info: VideoInfo,
+    times: FrameTimes,
+    report: ImportReport,
+) -> tuple[list[fo.TemporalDetection], int]:
+    """Annotated ``(label, start_s, end_s, attributes)`` intervals of one video as ``TemporalDetection`` items.
+
+    Each keeps its times as ``start_time`` / ``end_time`` and ``clipped`` (its end was past the video's
+    last frame), plus ``attributes``. Intervals wholly before the start or after the end are counted in
+    ``report`` (``annotations_before_start``, ``annotations_past_end``, ``past_end``) and left out.
+
+    Returns:
+        the detections in the order given, and how many of them were clipped
+    """
+    detections: list[fo.TemporalDetection] = []
+    past_end: list[float] = []
+    clipped_count = 0
+    for label, start, end, attributes in instances:
+        support = temporal_support(start, end, info, times)
+        if support is None:
+            if end < 0:
+                report.annotations_before_start += 1
+            else:
+                report.annotations_past_end += 1
+                past_end.append(start)
+            continue
+        first, last, clipped = support
+        clipped_count += int(clipped)
+        detections.append(fo.TemporalDetection(label=label, support=[first, last], start_time=start, end_time=end,
+                                               clipped=clipped, **attributes))
+    if past_end:
+        report.past_end[video_id] = {"times": past_end, "duration": info.duration}
+    return detections, clipped_count
+
+
+def temporal_samples(
+    video_ids: Sequence[str],
+    videos_dir: str | os.PathLike,
+    max_videos: int | None,
+    report: ImportReport,
+    make_sample: Callable[[str, str, VideoInfo, FrameTimes], fo.Sample | None],
+) -> list[fo.Sample]:
+    """The samples of the annotated videos found in ``videos_dir``, for importers without boxes.
+
+    Videos absent from the folder, unreadable or without frames are recorded in ``report`` and
+    skipped; ``make_sample(video_id, path, info, times)`` builds the sample of each other video (None:
+    not imported), until ``max_videos`` samples exist.
+    """
+    index = index_videos(videos_dir)
+    samples: list[fo.Sample] = []
+    for video_id in video_ids:
+        if max_videos is not None and len(samples) >= max_videos:
+            break
+        path = index.get(video_id)
+        if path is None:
+            report.missing_videos.append(video_id)
+            continue
+        timing = read_video_timing(video_id, path, report)
+        if timing is None:
+            continue
+        info, times = timing
+        if times.num_frames < 1:
+            report.unreadable_videos[video_id] = f"video '{path}' has no frames"
+            continue
+        sample = make_sample(video_id, path, info, times)
+        if sample is not None:
+            samples.append(sample)
+    return samples
 
 
 def video_metadata(path: str, info: VideoInfo) -> fo.VideoMetadata:

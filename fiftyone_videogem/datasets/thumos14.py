@@ -40,12 +40,12 @@ from fiftyone_videogem.datasets.common import (
     check_output_fields,
     filter_video_ids,
     finish_import,
-    index_videos,
     most_common,
     note,
     ordered_unique,
-    read_video_timing,
     reuse_or_prepare,
+    temporal_detections,
+    temporal_samples,
     video_metadata,
     write_samples,
 )
@@ -83,9 +83,6 @@ THUMOS14_CLASSES = (
     "VolleyballSpiking",
 )
 """The 20 classes of the THUMOS14 temporal detection task."""
-
-# a video's end may be reported a frame short of the last annotation
-_TIME_EPS = 1e-6
 
 
 @dataclass(frozen=True)
@@ -201,21 +198,6 @@ def _parse_line(fields: list[str], label: str) -> Instance | None:
     return Instance(os.path.splitext(fields[0])[0], label, start, end)
 
 
-def temporal_support(start: float, end: float, info: VideoInfo, times: FrameTimes) -> tuple[int, int, bool] | None:
-    """Inclusive 1-based ``(first, last, clipped)`` frame numbers of ``[start, end]`` seconds in a video.
-
-    ``first`` and ``last`` are the frames on screen at ``start`` and ``end`` (a negative start is
-    the first frame); an end after the video's last frame is clipped to it (``clipped`` True).
-    None when the interval lies entirely before the start or after the end of the video.
-    """
-    if end < 0 or start >= info.duration - _TIME_EPS:
-        return None
-    clipped = end > info.duration + _TIME_EPS
-    first = times.frame_number(max(start, 0.0))
-    last = times.frame_number(min(end, info.duration - _TIME_EPS))
-    return first, max(first, last), clipped
-
-
 def load_thumos14(
     annotations_dir: str | os.PathLike,
     videos_dir: str | os.PathLike,
@@ -303,26 +285,11 @@ def load_thumos14(
         by_video.setdefault(instance.video_id, []).append(instance)
     wanted = filter_video_ids(sorted(by_video), video_ids, report)
     report.videos_annotated = len(wanted)
-    index = index_videos(videos_dir)
-
-    samples: list[fo.Sample] = []
-    for video_id in wanted:
-        if max_videos is not None and len(samples) >= max_videos:
-            break
-        path = index.get(video_id)
-        if path is None:
-            report.missing_videos.append(video_id)
-            continue
-        timing = read_video_timing(video_id, path, report)
-        if timing is None:
-            continue
-        info, times = timing
-        if times.num_frames < 1:
-            report.unreadable_videos[video_id] = f"video '{path}' has no frames"
-            continue
-        sample = _make_sample(video_id, by_video[video_id], path, info, times, temporal_field, report)
-        if sample is not None:
-            samples.append(sample)
+    samples = temporal_samples(
+        wanted, videos_dir, max_videos, report,
+        lambda video_id, path, info, times: _make_sample(video_id, by_video[video_id], path, info, times,
+                                                         temporal_field, report),
+    )
 
     dataset = write_samples(name, BENCHMARK, samples, report, persistent=persistent)
     dataset.classes = {temporal_field: labels}
@@ -345,30 +312,10 @@ def _make_sample(
     temporal_field: str,
     report: ImportReport,
 ) -> fo.Sample | None:
-    detections = []
-    past_end: list[float] = []
-    for instance in sorted(instances, key=lambda i: (i.start, i.end, i.label)):
-        support = temporal_support(instance.start, instance.end, info, times)
-        if support is None:
-            if instance.end < 0:
-                report.annotations_before_start += 1
-            else:
-                report.annotations_past_end += 1
-                past_end.append(instance.start)
-            continue
-        first, last, clipped = support
-        report.details["instances_clipped"] += int(clipped)
-        detections.append(
-            fo.TemporalDetection(
-                label=instance.label,
-                support=[first, last],
-                start_time=instance.start,
-                end_time=instance.end,
-                clipped=clipped,
-            )
-        )
-    if past_end:
-        report.past_end[video_id] = {"times": past_end, "duration": info.duration}
+    ordered = sorted(instances, key=lambda i: (i.start, i.end, i.label))
+    detections, clipped = temporal_detections(video_id, [(i.label, i.start, i.end, {}) for i in ordered], info,
+                                              times, report)
+    report.details["instances_clipped"] += clipped
     if not detections:
         report.notes.append(f"video '{video_id}' has no action instance within its duration and was not imported")
         return None

@@ -51,18 +51,17 @@ from fiftyone_videogem.datasets.common import (
     check_output_fields,
     filter_video_ids,
     finish_import,
-    index_videos,
     load_annotation_pickle,
     note,
     ordered_unique,
     read_csv_rows,
     read_json,
-    read_video_timing,
     reuse_or_prepare,
+    temporal_detections,
+    temporal_samples,
     video_metadata,
     write_samples,
 )
-from fiftyone_videogem.datasets.thumos14 import temporal_support
 from fiftyone_videogem.video import FrameTimes, VideoInfo
 
 logger = logging.getLogger(__name__)
@@ -617,34 +616,16 @@ def load_youcook2(
     )
     entries = [e for e in database.values() if subset is None or e.subset == subset]
     report.details.update(segments_read=sum(len(e.segments) for e in entries), segments_imported=0,
-                          segments_clipped=0, videos_without_segments=[])
+                          segments_clipped=0)
     wanted = filter_video_ids([e.video_id for e in entries], video_ids, report)
+    report.details["videos_without_segments"] = [v for v in wanted if not database[v].segments]
+    wanted = [v for v in wanted if database[v].segments]
     report.videos_annotated = len(wanted)
-    index = index_videos(videos_dir)
-
-    samples: list[fo.Sample] = []
-    for video_id in wanted:
-        if max_videos is not None and len(samples) >= max_videos:
-            break
-        entry = database[video_id]
-        if not entry.segments:
-            report.details["videos_without_segments"].append(video_id)
-            continue
-        video_path = index.get(video_id)
-        if video_path is None:
-            report.missing_videos.append(video_id)
-            continue
-        timing = read_video_timing(video_id, video_path, report)
-        if timing is None:
-            continue
-        info, times = timing
-        if times.num_frames < 1:
-            report.unreadable_videos[video_id] = f"video '{video_path}' has no frames"
-            continue
-        sample = _segments_sample(entry, video_path, info, times, segments_field, report)
-        if sample is not None:
-            samples.append(sample)
-
+    samples = temporal_samples(
+        wanted, videos_dir, max_videos, report,
+        lambda video_id, path, info, times: _segments_sample(database[video_id], path, info, times, segments_field,
+                                                             report),
+    )
     if report.details["videos_without_segments"]:
         report.notes.append(
             f"{len(report.details['videos_without_segments'])} annotated videos have no readable segment and "
@@ -662,25 +643,11 @@ def load_youcook2(
 
 def _segments_sample(entry: VideoEntry, path: str, info: VideoInfo, times: FrameTimes, segments_field: str,
                      report: ImportReport) -> fo.Sample | None:
-    detections = []
-    past_end: list[float] = []
-    for segment, ident in zip(entry.segments, entry.ids):
-        support = temporal_support(segment.start, segment.end, info, times)
-        if support is None:
-            if segment.end < 0:
-                report.annotations_before_start += 1
-            else:
-                report.annotations_past_end += 1
-                past_end.append(segment.start)
-            continue
-        first, last, clipped = support
-        report.details["segments_clipped"] += int(clipped)
-        detections.append(fo.TemporalDetection(
-            label=segment.sentence, support=[first, last], start_time=segment.start, end_time=segment.end,
-            segment_id=ident, clipped=clipped,
-        ))
-    if past_end:
-        report.past_end[entry.video_id] = {"times": past_end, "duration": info.duration}
+    detections, clipped = temporal_detections(
+        entry.video_id, [(s.sentence, s.start, s.end, {"segment_id": i}) for s, i in zip(entry.segments, entry.ids)],
+        info, times, report,
+    )
+    report.details["segments_clipped"] += clipped
     if not detections:
         report.notes.append(f"video '{entry.video_id}' has no segment within its duration and was not imported")
         return None
