@@ -6,7 +6,6 @@ import uuid
 
 import numpy as np
 import pytest
-import torch
 
 import fiftyone as fo
 
@@ -19,6 +18,7 @@ from fiftyone_videogem.benchmark_temporal import (
 )
 from fiftyone_videogem.cli import main
 from fiftyone_videogem.temporal.metrics import temporal_ap
+from tests.test_scorer import one_torch_thread  # noqa: F401 (autouse: tiny models on one thread)
 from tests.videos import make_video
 
 ANNOTATIONS = {  # 4 classes: subsets of 1 (25%) and 2 (50%) classes; videos of 30 s
@@ -28,14 +28,6 @@ ANNOTATIONS = {  # 4 classes: subsets of 1 (25%) and 2 (50%) classes; videos of 
     "LongJump_test.txt": "video_test_0000003 0.0 10.5\nvideo_test_0000004 1.0 2.0\n",  # no video 4: reported
     "Ambiguous_test.txt": "video_test_0000001 13.0 13.5\n",
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

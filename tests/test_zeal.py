@@ -7,7 +7,6 @@ import os
 
 import numpy as np
 import pytest
-import torch
 
 import fiftyone as fo
 
@@ -15,6 +14,7 @@ from fiftyone_videogem.localization import VideoScan, localize_actions
 from fiftyone_videogem.temporal.scorer import YesNoScorer
 from fiftyone_videogem.zeal import ScoreCache, ZealScorer, class_filter, scorer_fingerprint
 from tests.test_localization import make_engine, videos  # noqa: F401 (the generated videos, a fixture)
+from tests.test_scorer import one_torch_thread  # noqa: F401 (autouse: tiny models on one thread)
 
 QUERIES = {
     "RedBall": {"start": "Is a red ball appearing?", "end": "Is the red ball leaving?",
@@ -24,14 +24,6 @@ QUERIES = {
     "GreenLeaf": {"start": "Is a green leaf appearing?", "end": "Is the green leaf leaving?",
                   "description": "a green leaf on a dark floor"},
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class Recording(YesNoScorer):

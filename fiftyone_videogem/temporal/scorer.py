@@ -34,7 +34,6 @@ Needs the ``lvlm`` extra (Hugging Face ``transformers``).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
