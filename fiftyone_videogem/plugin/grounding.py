@@ -167,25 +167,13 @@ class GroundActions(foo.Operator):
     def resolve_run_name(self, ctx):
         """What the run is called in the list of scheduled operations: backbone, field and size."""
         params = ctx.params
-        try:
-            count = len(ctx.target_view())
-        except Exception:  # the list of runs must show even when the target no longer resolves
-            count = None
+        count = target_size(ctx)
         size = f", {count} sample(s)" if count is not None else ""
         return (f"VideoGEM {params.get('backbone') or 'clip-vit-b-16'} -> "
                 f"{(params.get('label_field') or DEFAULT_LABEL_FIELD).strip()}{size}")
 
     def execute(self, ctx):
-        delegated = bool(ctx.delegated)
-        try:
-            yield from self._ground(ctx, delegated)
-        except Exception as e:
-            message = failure_message(e)
-            logger.error("%s", message, exc_info=True)
-            if delegated:  # the operation is marked failed with the message
-                raise OperatorFailure(message) from e
-            # in the App a raised exception ends the stream unseen; the notification is what the user sees
-            yield ctx.trigger("notify", dict(message=message, variant="error"))
+        yield from run_reporting_failures(ctx, self._ground)
 
     def _ground(self, ctx, delegated: bool):
         params = ctx.params
@@ -247,6 +235,30 @@ class OperatorFailure(RuntimeError):
     """A grounding run from the App failed; the message says what went wrong and what to do there."""
 
 
+def target_size(ctx) -> int | None:
+    """The number of samples of an operator's target; None when it no longer resolves (the list of
+    scheduled operations names runs with it, and must show all the same)."""
+    try:
+        return len(ctx.target_view())
+    except Exception:
+        return None
+
+
+def run_reporting_failures(ctx, work, failed: str = "Grounding failed"):
+    """An operator's ``execute``: yields from ``work(ctx, delegated)``; a failure marks a delegated
+    operation failed with :func:`failure_message`, or ends an immediate run with an error notification."""
+    delegated = bool(ctx.delegated)
+    try:
+        yield from work(ctx, delegated)
+    except Exception as e:
+        message = failure_message(e, failed)
+        logger.error("%s", message, exc_info=True)
+        if delegated:  # the operation is marked failed with the message
+            raise OperatorFailure(message) from e
+        # in the App a raised exception ends the stream unseen; the notification is what the user sees
+        yield ctx.trigger("notify", dict(message=message, variant="error"))
+
+
 APP_HINTS = (
     ("no pretrained weights", "Tick 'Random weights (to try the pipeline)' or enter a 'Checkpoint'."),
     ("names no pretrained weights", "Enter a 'Checkpoint' (a local weights file)."),
@@ -260,10 +272,11 @@ APP_HINTS = (
 """Markers of the library's messages (lower case) and what to do about them in the form, first match wins."""
 
 
-def failure_message(error: BaseException) -> str:
-    """The message the App shows for a failed run: what went wrong, then what to do in the form."""
+def failure_message(error: BaseException, failed: str = "Grounding failed") -> str:
+    """The message the App shows for a failed run (``failed``: how it starts): what went wrong, then what
+    to do in the form."""
     if isinstance(error, OperatorFailure):
-        return f"Grounding failed: {error}"
+        return f"{failed}: {error}"
     text = str(error).strip() or type(error).__name__
     # the library's hints name Python and command-line options; the App names its own controls
     for marker in ("; pass it as checkpoint=", ". To try the pipeline", "; use VideoGEM.from_config",
@@ -271,7 +284,7 @@ def failure_message(error: BaseException) -> str:
         if marker in text:
             text = text[: text.index(marker)]
     hint = next((h for key, h in APP_HINTS if key in str(error).lower()), None)
-    message = f"Grounding failed: {text}"
+    message = f"{failed}: {text}"
     if hint is None and isinstance(error, (ValueError, TypeError, KeyError)):
         hint = "Check the form's fields and run again."
     return message + (f". {hint}" if hint else "")

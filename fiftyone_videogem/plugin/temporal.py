@@ -44,9 +44,10 @@ from fiftyone_videogem.plugin.grounding import (
     add_engine_inputs,
     check_seconds_fit_time_limit,
     delegation_available,
-    failure_message,
     load_options,
+    run_reporting_failures,
     seconds_per_frame,
+    target_size,
 )
 
 logger = logging.getLogger(__name__)
@@ -239,24 +240,13 @@ class FindActionsInTime(foo.Operator):
     def resolve_run_name(self, ctx):
         """What the run is called in the list of scheduled operations: method, field and size."""
         params = ctx.params
-        try:
-            count = len(ctx.target_view())
-        except Exception:  # the list of runs must show even when the target no longer resolves
-            count = None
+        count = target_size(ctx)
         size = f", {count} video(s)" if count is not None else ""
         return (f"Find actions ({params.get('method') or 'www'}) -> "
                 f"{(params.get('label_field') or DEFAULT_LABEL_FIELD).strip()}{size}")
 
     def execute(self, ctx):
-        delegated = bool(ctx.delegated)
-        try:
-            yield from self._find(ctx, delegated)
-        except Exception as e:
-            message = failure_message(e)
-            logger.error("%s", message, exc_info=True)
-            if delegated:  # the operation is marked failed with the message
-                raise OperatorFailure(message) from e
-            yield ctx.trigger("notify", dict(message=message, variant="error"))
+        yield from run_reporting_failures(ctx, self._find)
 
     def _find(self, ctx, delegated: bool):
         from fiftyone_videogem.localization import localize_actions
@@ -522,15 +512,7 @@ class EvaluateSpatiotemporal(foo.Operator):
         return types.Property(inputs, view=form)
 
     def execute(self, ctx):
-        delegated = bool(ctx.delegated)
-        try:
-            yield from self._evaluate(ctx, delegated)
-        except Exception as e:
-            message = failure_message(e).replace("Grounding failed", "Evaluation failed", 1)
-            logger.error("%s", message, exc_info=True)
-            if delegated:
-                raise OperatorFailure(message) from e
-            yield ctx.trigger("notify", dict(message=message, variant="error"))
+        yield from run_reporting_failures(ctx, self._evaluate, "Evaluation failed")
 
     def _evaluate(self, ctx, delegated: bool):
         from fiftyone_videogem.evaluation.spatiotemporal import DEFAULT_MASK_THRESHOLD, evaluate_spatiotemporal
