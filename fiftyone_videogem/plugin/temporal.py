@@ -3,7 +3,7 @@
 -   :class:`FindActionsInTime` (operator ``find_actions_in_time``): a form over
     :func:`fiftyone_videogem.localization.localize_actions`: the target (dataset, current view or
     selected videos), the phrases (typed, or each video's own pool from a field), the segmentation
-    method, the sampling rate, spatial grounding on or off, the backbone and the output field. Runs
+    method (``www``, ``contrast``, or ``zeal`` with a yes/no scorer named), the sampling rate, spatial grounding on or off, the backbone and the output field. Runs
     immediately with a progress bar that advances per video, then shows the found segments as a clips
     view (``to_clips(<field>)``); or delegated (``fiftyone delegated launch``) with its progress stored
     on the operation.
