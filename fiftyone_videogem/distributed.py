@@ -1,4 +1,4 @@
-"""Grounding on a Ray cluster: a pool of actors, each with the engine loaded once.
+"""Grounding and the temporal scan on a Ray cluster: a pool of actors, each with the engine loaded once.
 
 ``run_videogem(..., executor="ray")`` runs here. The driver (the process that calls it) reads only
 ids, file paths, prompts and frame lists from the database, cuts the work into units (one per
@@ -17,6 +17,14 @@ Every worker reaches the driver's FiftyOne database: its URI is passed to the ac
 ``runtime_env``. A database that only this machine can reach (FiftyOne's own ``mongod``, or a URI
 naming localhost) cannot serve workers on other machines, so :func:`check_database_reachable`
 refuses such runs before any work.
+
+``localize_actions(..., executor="ray")`` scans one video per work unit in the same way
+(:func:`localize_on_ray`, :class:`LocalizationActor`): each actor runs the local scan of its
+videos (embedding with the cache, segmentation, spatial grounding, writes keyed by sample id) and
+the driver counts, reports and records the run.
+
+Ray Data hands an actor's output to the driver only once that actor's next task has finished too
+(or at the end), so the driver's progress lags the work by one unit per actor.
 
 Ray is imported only when a run starts (``pip install "fiftyone-videogem[ray]"``).
 """
