@@ -186,6 +186,29 @@ def json_safe(value: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------ the command
+def check_eval_key(dataset, bench: TemporalBenchmark, label_field: str, eval_key: str) -> None:
+    """Refuses, before the localisation, an evaluation key that the evaluation would refuse after it.
+
+    Raises:
+        ValueError: naming the key, the problem and what to do
+    """
+    if bench.task == "spatiotemporal":
+        from .evaluation.spatiotemporal import eval_key_problem
+
+        problem = eval_key_problem(dataset, eval_key, label_field, bench.gt_field)
+    else:  # FiftyOne's own detection evaluation: it replaces a run of its kind, and no other
+        problem = None
+        if eval_key in dataset.list_evaluations():
+            method = getattr(dataset.get_evaluation_info(eval_key).config, "method", None)
+            if method != "activitynet":
+                problem = f"'{eval_key}' already names a {method} evaluation on this dataset"
+    if problem is not None:
+        raise ValueError(
+            f"the evaluation key '{eval_key}' derived from the label field '{label_field}' cannot be used: {problem}. "
+            "Pass --label-field with another name (letters, digits and '_'); nothing was localised"
+        )
+
+
 def run_temporal_benchmark(args: argparse.Namespace) -> int:
     """``benchmark --task spatiotemporal|temporal``: import, localise (resuming), evaluate, print, save JSON."""
     from . import datasets as fvd
@@ -220,6 +243,7 @@ def run_temporal_benchmark(args: argparse.Namespace) -> int:
     label_field = args.label_field or label_field_for(bench, args.backbone, dict(
         engine_options, **run_options, checkpoint=args.checkpoint, random=args.random_weights))
     eval_key = f"{label_field}{bench.eval_suffix}"
+    check_eval_key(dataset, bench, label_field, eval_key)
     model = load_model(args.backbone, checkpoint=args.checkpoint, device=args.device,
                        random_weights=args.random_weights, **engine_options)
     cache_dir = args.cache_dir or EmbeddingCache.default_directory()

@@ -203,6 +203,18 @@ def test_spatiotemporal_benchmark_end_to_end_resume_and_missing_video(videos, tm
     assert third["metrics"] == before
 
 
+def test_a_taken_evaluation_key_is_refused_before_any_work(videos, tmp_path, capsys, dataset_names):
+    name = f"test-bench-st-{uuid.uuid4().hex[:8]}"
+    dataset_names.append(name)
+    dataset = fvgd.load_groundingyoutube(GYT, videos, name=name)
+    dataset.add_sample_field("found_st_iou_pointing", fo.core.fields.FloatField)  # not written by an evaluation
+    args = temporal_args("spatiotemporal", "groundingyoutube", GYT, videos, name, tmp_path / "st.json", tmp_path)
+    assert main(args + ["--label-field", "found"]) == 1
+    err = capsys.readouterr().err
+    assert "the evaluation key 'found_st'" in err and "nothing was localised" in err
+    assert dataset.get_field("found") is None and not (tmp_path / "st.json").exists()
+
+
 @pytest.fixture
 def yc2_videos(tmp_path):
     folder = tmp_path / "yc2"
