@@ -303,21 +303,21 @@ def wait_for_count(page, count: int, timeout: int = LONG, noun: str = "sample") 
 
 def open_operator_form(page, query: str, label: str, ready_text: str = "Predicted points") -> None:
     """Opens the operator browser (backtick key, else the toolbar button), filters it and
-    opens the operator's form."""
+    opens the operator's form (the item of that label)."""
     for attempt in range(3):
         dismiss_popovers(page)
         if attempt == 0:
             page.keyboard.press("`")
         else:
             page.locator('[data-cy="action-browse-operations"]').first.click()
-        item = page.get_by_text(label, exact=True)
+        item = page.locator(".MuiDialog-root").get_by_text(label, exact=True)  # not a toolbar button
         try:
             page.keyboard.type(query)
             item.first.wait_for(timeout=SHORT)
         except Exception:
             page.keyboard.press("Escape")
             continue
-        page.keyboard.press("Enter")
+        item.first.click()  # the exact operator: others may match the query too
         page.get_by_text(ready_text, exact=True).wait_for(timeout=SHORT)
         return
     raise AssertionError("The operator browser did not list '%s'" % label)
@@ -357,6 +357,35 @@ def click_bar(page, chart_index: int, bar_index: int) -> None:
     box = max(boxes, key=lambda b: b["height"])
     assert box["height"] > 0, "the column is not displayed"
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def click_until_count(page, chart_index: int, bar_index: int, count: int, noun: str, out: Path, name: str) -> None:
+    """Clicks a column and waits for the grid to show ``count`` entries (a click while the panel
+    re-renders can be lost, so it is retried once)."""
+    for attempt in range(2):
+        click_bar(page, chart_index=chart_index, bar_index=bar_index)
+        try:
+            wait_for_count(page, count, timeout=SHORT + 10_000 * attempt, noun=noun)
+            return
+        except Exception:
+            if attempt:
+                page.screenshot(path=str(out / ("%s_failed.png" % name)))
+                raise
+
+
+def wait_for_charts(page, num_bars: int):
+    """Waits for the panel's two charts, the second with ``num_bars`` columns, and returns them.
+    The panel renders again when the App learns of a run's fields, so it waits until it settles."""
+    charts = page.locator(".js-plotly-plot")
+    last_bar = charts.nth(1).locator("g.trace.bars").nth(1).locator(".point path").nth(num_bars - 1)
+    for _ in range(3):
+        last_bar.wait_for(timeout=LONG)
+        page.wait_for_timeout(1_000)
+        if charts.count() == 2 and last_bar.count() == 1:
+            break
+    expect(charts).to_have_count(2, timeout=SHORT)
+    last_bar.wait_for(timeout=LONG)
+    return charts
 
 
 def panel_overflow(page) -> list:
@@ -469,16 +498,7 @@ def test_evaluate_and_triage_in_the_app(app, browser, image_dataset):
 
         # 2. the panel, from the "+" menu: two charts that fit the panel
         open_triage_panel(page)
-        charts = page.locator(".js-plotly-plot")
-        last_bar = charts.nth(1).locator("g.trace.bars").nth(1).locator(".point path").nth(len(CLASSES) - 1)
-        # the panel renders again when the App learns of the evaluation's fields: wait until it settles
-        for _ in range(3):
-            last_bar.wait_for(timeout=LONG)
-            page.wait_for_timeout(1_000)
-            if charts.count() == 2 and last_bar.count() == 1:
-                break
-        expect(charts).to_have_count(2, timeout=SHORT)
-        last_bar.wait_for(timeout=LONG)
+        charts = wait_for_charts(page, len(CLASSES))
         assert charts.nth(0).locator("svg.main-svg").count() >= 1
         ticks = charts.nth(1).locator(".xtick text").all_text_contents()
         assert ticks[0] == WORST_CLASS, ticks
@@ -491,15 +511,7 @@ def test_evaluate_and_triage_in_the_app(app, browser, image_dataset):
         accuracy_part, missed_part = column_boxes(page, chart_index=1, bar_index=0)
         assert accuracy_part is None or accuracy_part["height"] < 1
         assert missed_part["height"] > 100
-        for attempt in range(2):
-            click_bar(page, chart_index=1, bar_index=0)
-            try:
-                wait_for_count(page, CLASSES[WORST_CLASS][1], timeout=SHORT + 10_000 * attempt)
-                break
-            except Exception:
-                if attempt:
-                    page.screenshot(path=str(out / "class_click_failed.png"))
-                    raise
+        click_until_count(page, 1, 0, CLASSES[WORST_CLASS][1], "sample", out, "class_click")
         page.locator('[data-cy="input-view-stage"][value="Match"]').first.wait_for()
         page.get_by_text("Showing misses of '%s'" % WORST_CLASS, exact=False).wait_for()
         page.wait_for_timeout(2_000)  # thumbnails of the new view
@@ -703,18 +715,6 @@ def spatiotemporal_dataset(tmp_path_factory):
         yield ds
 
 
-def click_until_count(page, chart_index: int, bar_index: int, count: int, noun: str, out: Path, name: str) -> None:
-    """Clicks a column and waits for the grid to show ``count`` entries (a click while the panel
-    re-renders can be lost, so it is retried once)."""
-    for attempt in range(2):
-        click_bar(page, chart_index=chart_index, bar_index=bar_index)
-        try:
-            wait_for_count(page, count, timeout=SHORT + 10_000 * attempt, noun=noun)
-            return
-        except Exception:
-            if attempt:
-                page.screenshot(path=str(out / ("%s_failed.png" % name)))
-                raise
 
 
 def test_spatiotemporal_run_in_the_triage_panel(app, browser, spatiotemporal_dataset):
@@ -727,14 +727,7 @@ def test_spatiotemporal_run_in_the_triage_panel(app, browser, spatiotemporal_dat
     page = open_page(browser, "%s/datasets/%s" % (app.url, ds.name), len(ds))
     try:
         open_triage_panel(page, ready_text="IoU+Pointing per video (click a bar to open its misses as clips)")
-        charts = page.locator(".js-plotly-plot")
-        last_bar = charts.nth(1).locator("g.trace.bars").nth(1).locator(".point path").nth(len(ST_VIDEOS) - 1)
-        for _ in range(3):  # the panel renders again when the App learns of the run's fields
-            last_bar.wait_for(timeout=LONG)
-            page.wait_for_timeout(1_000)
-            if charts.count() == 2 and last_bar.count() == 1:
-                break
-        expect(charts).to_have_count(2, timeout=SHORT)
+        charts = wait_for_charts(page, len(ST_VIDEOS))
         assert charts.nth(0).locator(".xtick text").all_text_contents() == ST_PHRASES
         videos = charts.nth(1).locator(".xtick text").all_text_contents()
         assert sorted(videos) == sorted("%s.mp4" % v[0] for v in ST_VIDEOS), videos
@@ -767,10 +760,25 @@ def test_spatiotemporal_run_in_the_triage_panel(app, browser, spatiotemporal_dat
     update_doc_images(out, ["spatiotemporal.png"])
 
 
-def test_a_failing_grounding_run_shows_its_error(app, browser, image_dataset):
-    ds = image_dataset
+@pytest.fixture(scope="module")
+def grounding_dataset(tmp_path_factory):
+    """Two generated images with ground-truth boxes (a dataset of its own: the App's session keeps
+    the view and the open sample of the other tests' datasets)."""
+    folder = tmp_path_factory.mktemp("grounding")
+    with persistent_dataset("videogem-browser-grounding") as ds:
+        for j, (label, (color, _)) in enumerate(list(CLASSES.items())[:2]):
+            path = folder / ("%s.png" % label.replace(" ", "_"))
+            Image.fromarray(scene(color, seed=j)).save(path)
+            ds.add_sample(fo.Sample(
+                filepath=str(path), gt=fo.Detections(detections=[fo.Detection(label=label, bounding_box=BOX)])))
+        ds.compute_metadata(progress=False)
+        yield ds
+
+
+def test_a_failing_grounding_run_shows_its_error(app, browser, grounding_dataset):
+    ds = grounding_dataset
     out = artifacts_dir()
-    page = open_page(browser, app.dataset_url(), len(ds))
+    page = open_page(browser, "%s/datasets/%s" % (app.url, ds.name), len(ds))
     try:
         open_operator_form(page, "ground actions", "Ground actions with VideoGEM",
                            ready_text="Checkpoint (optional)")

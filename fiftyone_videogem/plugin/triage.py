@@ -709,24 +709,10 @@ class TriagePanel(foo.Panel):
             self._render_spatiotemporal(panel, state)
             return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
-        panel.plot(
-            "overall_chart",
-            label="Accuracy (click a bar to see its misses)",
-            layout=_bar_layout("overall / component", height=220),
-            config={"displayModeBar": False},
-            on_click=self.on_click_overall,
-            height="240px",
-            width="100%",
-        )
-        panel.plot(
-            "class_chart",
-            label="Accuracy per class (click a bar to see its misses)",
-            layout=_bar_layout("class", height=280),
-            config={"displayModeBar": False},
-            on_click=self.on_click_class,
-            height="300px",
-            width="100%",
-        )
+        _plot(panel, "overall_chart", "Accuracy (click a bar to see its misses)", "overall / component",
+              self.on_click_overall, height=220)
+        _plot(panel, "class_chart", "Accuracy per class (click a bar to see its misses)", "class",
+              self.on_click_class)
 
         actions = panel.h_stack("actions", align_y="center", gap=2)
         actions.btn(
@@ -781,24 +767,10 @@ class TriagePanel(foo.Panel):
             view=kinds,
             on_change=self.on_change_miss_kind,
         )
-        panel.plot(
-            "ap_chart",
-            label="Video AP per phrase (click a bar to open its misses as clips)",
-            layout=_bar_layout("phrase", height=280, y_title="AP"),
-            config={"displayModeBar": False},
-            on_click=self.on_click_phrase,
-            height="300px",
-            width="100%",
-        )
-        panel.plot(
-            "video_chart",
-            label="IoU+Pointing per video (click a bar to open its misses as clips)",
-            layout=_bar_layout("video", height=280, y_title="IoU+Pointing"),
-            config={"displayModeBar": False},
-            on_click=self.on_click_video,
-            height="300px",
-            width="100%",
-        )
+        _plot(panel, "ap_chart", "Video AP per phrase (click a bar to open its misses as clips)", "phrase",
+              self.on_click_phrase, y_title="AP")
+        _plot(panel, "video_chart", "IoU+Pointing per video (click a bar to open its misses as clips)", "video",
+              self.on_click_video, y_title="IoU+Pointing")
         actions = panel.h_stack("actions", align_y="center", gap=2)
         actions.btn("clear_view", label="Clear view", icon="close", on_click=self.clear_view)
         if state.last_view:
@@ -873,6 +845,19 @@ def _class_traces(results: PointingGameResults) -> list[dict]:
     y = [g.accuracy for _, g in groups]
     text = ["%s (%d/%d)" % (_percent(g.accuracy), g.num_hits, g.count) for _, g in groups]
     return _bars(x, y, text, "per class")
+
+
+def _plot(panel, name: str, label: str, x_title: str, on_click, height: int = 280, y_title: str = "accuracy") -> None:
+    """A clickable bar chart of the panel data ``name``, ``height`` pixels high and of fixed width."""
+    panel.plot(
+        name,
+        label=label,
+        layout=_bar_layout(x_title, height=height, y_title=y_title),
+        config={"displayModeBar": False},
+        on_click=on_click,
+        height="%dpx" % (height + 20),
+        width="100%",
+    )
 
 
 def _bar_layout(x_title: str, height: int, y_title: str = "accuracy") -> dict[str, Any]:
