@@ -37,6 +37,8 @@ _LAZY = {
     "localize_actions": "fiftyone_videogem.localization",
     "VideoGEMModelConfig": "fiftyone_videogem.model",
     "YesNoScorer": "fiftyone_videogem.temporal.scorer",
+    "load_scorer": "fiftyone_videogem.temporal.scorer",
+    "ZealScorer": "fiftyone_videogem.zeal",
     "load_queries": "fiftyone_videogem.temporal.queries",
     "temporal": "fiftyone_videogem.temporal",
     "configure_app": "fiftyone_videogem.app",

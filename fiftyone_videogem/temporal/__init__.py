@@ -50,6 +50,7 @@ _LAZY = {
     "YesNoScorer": "fiftyone_videogem.temporal.scorer",
     "SCORERS": "fiftyone_videogem.temporal.scorer",
     "list_scorers": "fiftyone_videogem.temporal.scorer",
+    "load_scorer": "fiftyone_videogem.temporal.scorer",
     # ZEAL queries
     "QueryFileError": "fiftyone_videogem.temporal.queries",
     "load_queries": "fiftyone_videogem.temporal.queries",
