@@ -784,6 +784,8 @@ def test_panel_on_a_spatiotemporal_run(st_dataset):
     assert props["threshold"]["type"]["values"] == state["thresholds"]
     assert props["miss_kind"]["type"]["values"] == ["missed", "false"]
     assert "class_chart" not in props and "worst_misses" not in props
+    header = props["header"]["type"]["properties"]
+    assert header["evaluate"]["view"]["operator"] == PLUGIN + "/evaluate_spatiotemporal"  # New run
 
 
 def test_spatiotemporal_clicks_open_misses_as_clips(st_dataset):

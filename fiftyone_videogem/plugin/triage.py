@@ -61,6 +61,7 @@ from fiftyone_videogem.fields import FRAMES_PREFIX, is_clips_view, is_frame_path
 logger = logging.getLogger(__name__)
 
 OPERATOR_NAME = "evaluate_pointing_game"
+SPATIOTEMPORAL_OPERATOR_NAME = "evaluate_spatiotemporal"  # the plugin's spatio-temporal evaluation operator
 PANEL_NAME = "videogem_triage"
 DEFAULT_EVAL_KEY = "pointing"
 # preferred defaults of the form, most specific first
@@ -672,7 +673,8 @@ class TriagePanel(foo.Panel):
             panel.md(
                 "### No pointing-game runs yet\n\nScore predicted points against "
                 "ground-truth boxes with **Evaluate VideoGEM (pointing game)**, or found "
-                "segments against ground-truth segments with a spatio-temporal evaluation, then "
+                "segments against ground-truth segments with **Evaluate spatio-temporal "
+                "grounding**, then "
                 "come back here.",
                 name="empty",
             )
@@ -698,6 +700,8 @@ class TriagePanel(foo.Panel):
         )
         header = panel.h_stack("header", align_y="center", gap=2)
         header.btn("refresh", label="Refresh", icon="refresh", on_click=self.refresh)
+        if state.method == SPATIOTEMPORAL_METHOD:
+            evaluate_uri = "%s/%s" % (self.plugin_name, SPATIOTEMPORAL_OPERATOR_NAME)
         header.btn(
             "evaluate", label="New run", icon="ads_click", on_click=evaluate_uri, prompt=True
         )
