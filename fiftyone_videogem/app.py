@@ -31,7 +31,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Optional, Sequence
 
 import fiftyone as fo
 import fiftyone.core.labels as fol
@@ -173,6 +173,7 @@ def configure_app(
     label_field: str,
     heatmap_field: Optional[str] = None,
     gt_field: Optional[str] = None,
+    also_show: Sequence[str] = (),
 ) -> None:
     """Makes the App show a grounding run readably (see the module docstring) and saves the
     dataset.
@@ -184,6 +185,7 @@ def configure_app(
         heatmap_field (None): the run's Heatmap field (:func:`run_heatmap_field` names the one a
             grounding run writes), or None when the run wrote none
         gt_field (None): a ground-truth field to show with the run
+        also_show (()): further fields to show with the run (the segments of a temporal run)
 
     Raises:
         ValueError: a field that ``samples`` does not have
@@ -196,13 +198,22 @@ def configure_app(
     point_paths = app_paths(dataset, [label_path])
     heatmap_app_paths = app_paths(dataset, [heatmap_path]) if heatmap_path else []
     shown = point_paths + heatmap_app_paths
-    if gt_path is not None:
-        shown += [p for p in app_paths(dataset, [gt_path]) if p not in shown]
+    extra = ([gt_path] if gt_path is not None else []) + [_root_path(samples, p, "also_show") for p in also_show]
+    shown += [p for p in app_paths(dataset, extra) if p not in shown]
 
     dataset.app_config.active_fields = active_fields(dataset, shown)
     dataset.app_config.color_scheme = color_scheme(dataset.app_config.color_scheme, point_paths, heatmap_app_paths)
     dataset.save()
     logger.debug("App settings of '%s': showing %s", dataset.name, ", ".join(shown))
+
+
+def show_fields(samples, paths: Sequence[str]) -> None:
+    """Makes the App show ``paths`` (fields of ``samples``) besides what it shows already, and
+    saves the dataset."""
+    dataset = root_dataset(samples)
+    shown = app_paths(dataset, [_root_path(samples, p, "paths") for p in paths])
+    dataset.app_config.active_fields = active_fields(dataset, shown)
+    dataset.save()
 
 
 def _root_path(samples, path: str, role: str) -> str:

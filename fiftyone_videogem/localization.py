@@ -964,16 +964,24 @@ def localize_actions(
 
 
 def _finish(samples, run: _Localizer) -> None:
-    """Declares the keypoint attributes, shows the new fields in the App and stores the run's summary."""
-    from .runner import activate_fields
+    """Declares the keypoint attributes, shows the new fields in the App (:func:`configure_app`)
+    and stores the run's summary."""
+    from .app import configure_app, show_fields
 
     if run.written:
         root = fvf.root_dataset(samples)
-        points, _ = spatial_fields(run.label_field)
-        if root.get_field(fvf.FRAMES_PREFIX + points) is not None:
-            root.add_dynamic_frame_fields(fields=[points])
-        shown = [p for p in sorted(run.written) if p not in ("metadata", fvl.error_field(run.label_field))]
-        activate_fields(root, shown)
+        root.reload()  # fields that Ray workers created are not yet in this process's schema
+        points, heatmap = (fvf.FRAMES_PREFIX + name for name in spatial_fields(run.label_field))
+        segments = [run.label_field] if root.get_field(run.label_field) is not None else []
+        try:
+            if root.get_field(points) is not None:
+                root.add_dynamic_frame_fields(fields=[fvf.strip_frames(points)])
+                configure_app(root, points, heatmap if root.get_field(heatmap) is not None else None,
+                              also_show=segments)
+            elif segments:
+                show_fields(root, segments)
+        except Exception as e:  # App settings are a convenience; never fail a finished run on them
+            logger.warning("could not store the App settings of '%s': %s", run.label_field, e)
         root.reload()
     if run.run_key:
         fvr.settle_created_fields(samples, run.run_key)

@@ -51,7 +51,7 @@ import fiftyone.core.utils as fou
 from . import fields as fvf
 from . import labels as fvl
 from . import runs as fvr
-from .app import configure_app, default_active_paths
+from .app import configure_app
 from .datasets.common import PROMPT_PARSER_FIELD
 from .engine.options import COMPONENTS, GroundingOptions
 from .engine.prompts import PARSERS, ActionPrompt, parse_prompt
@@ -1342,26 +1342,6 @@ def _finalize_dataset(collection, settings: GroundingSettings, written: set[str]
         configure_app(collection, settings.label_path, heatmap, gt_field=settings.gt.path if settings.gt else None)
     except Exception as e:  # App settings are a convenience; never fail a finished run on them
         logger.warning("could not store the App settings of '%s': %s", settings.label_path, e)
-
-
-def activate_fields(dataset: fo.Dataset, paths: Sequence[str]) -> None:
-    """Add ``paths`` to the App's active fields of ``dataset`` (heatmaps are inactive by default).
-
-    When the dataset has no active-field setting yet, the App's default (every label field except
-    heatmaps and segmentations) is written out first so nothing else disappears from view.
-    """
-    paths = list(dict.fromkeys(paths))
-    if not paths:
-        return
-    active = dataset.app_config.active_fields
-    if active is None or (not active.paths and not active.exclude):
-        active = fo.ActiveFields(paths=default_active_paths(dataset))
-    if active.exclude:
-        active.paths = [p for p in active.paths if p not in paths]
-    else:
-        active.paths = list(active.paths) + [p for p in paths if p not in active.paths]
-    dataset.app_config.active_fields = active
-    dataset.save()
 
 
 # ---------------------------------------------------------------------------- entry points

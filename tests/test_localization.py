@@ -196,6 +196,11 @@ def test_finds_when_and_where(dataset, tmp_path):
     assert not dataset.has_field("found_error")  # created with the first failure
     assert dataset.list_runs() == ["localize_found"]
     assert dataset.first().metadata.total_frame_count == 120  # filled in from the decoder
+    # the App shows the segments, the points and the heatmap, the heatmap on its colour scale
+    active = dataset.app_config.active_fields.paths
+    assert {"found", "frames.found_points", "frames.found_heatmap"} <= set(active)
+    scales = {c["path"]: c for c in (dataset.app_config.color_scheme.colorscales or [])}
+    assert "frames.found_heatmap" in scales
 
 
 def test_the_evaluation_scores_the_answer_as_right(dataset, tmp_path):
