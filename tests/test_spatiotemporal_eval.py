@@ -97,6 +97,10 @@ def hand_built(make_dataset):
         3: dict(gt=boxes("pour milk", WHOLE)), 4: dict(gt=boxes("pour milk", WHOLE)),
     })
     video(dataset, "D", [], [], {})
+    # video E: no prediction field at all (a video the localisation did not reach)
+    unreached = video(dataset, "E", [], [], {})
+    unreached["found"] = None
+    unreached.save()
     return dataset
 
 
@@ -220,7 +224,10 @@ def test_stored_run_writes_loads_renames_and_deletes(hand_built):
     missed = hand_built.filter_labels("truth", F("st_iou") < 0.3)
     assert sorted(missed.distinct("truth.detections.label")) == ["pour milk", "whisk"]
 
+    unreached = hand_built[names["E"]]
+    assert unreached["found"] is None  # storing the run did not give it an empty label list
     hand_built.rename_evaluation("st", "st2")
+    assert hand_built[names["E"]]["found"] is None
     assert hand_built.has_field("st2_iou_pointing") and not hand_built.has_field("st_iou_pointing")
     assert hand_built.get_field("found.detections.st2_iou") is not None
     assert hand_built.get_field("found.detections.st_iou") is None

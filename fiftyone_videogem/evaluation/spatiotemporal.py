@@ -324,9 +324,18 @@ def _run_fields(config: SpatiotemporalEvaluationConfig, eval_key: str) -> list[s
 
 
 def _rename_paths(dataset, mapping: dict[str, str]) -> None:
+    """Renames the run's fields. FiftyOne's rename of an attribute of a label list gives every sample
+    whose label field is empty (None) an empty label list: those samples are emptied again, so that a
+    video the run did not reach (a failed localisation, say) still reads as not done."""
     mapping = {old: new for old, new in mapping.items() if dataset.get_field(old) is not None}
-    if mapping:
-        dataset.rename_sample_fields(mapping)
+    if not mapping:
+        return
+    parents = sorted({old.split(".", 1)[0] for old in mapping if "." in old})
+    empty = {parent: dataset.exists(parent, False).values("id") for parent in parents}
+    dataset.rename_sample_fields(mapping)
+    for parent, ids in empty.items():
+        if ids:
+            dataset.set_values(parent, {sample_id: None for sample_id in ids}, key_field="id")
 
 
 class SpatiotemporalEvaluation(foe.EvaluationMethod):
