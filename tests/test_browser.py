@@ -443,6 +443,18 @@ def screenshot(page, path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
 
+@contextlib.contextmanager
+def screenshot_on_failure(page, path: Path):
+    """Saves a screenshot of ``page`` to ``path`` when the block fails, and closes the page."""
+    try:
+        yield page
+    except Exception:
+        page.screenshot(path=str(path))
+        raise
+    finally:
+        page.close()
+
+
 def update_doc_images(out: Path, names) -> None:
     if os.environ.get("VIDEOGEM_UPDATE_DOC_IMAGES") != "1":
         return
@@ -467,7 +479,7 @@ def test_evaluate_and_triage_in_the_app(app, browser, image_dataset):
     num_misses = sum(m for _, m in CLASSES.values())
 
     page = open_page(browser, app.dataset_url(), num_samples)
-    try:
+    with screenshot_on_failure(page, out / "failure.png"):
         page.screenshot(path=str(out / "grid.png"))
 
         # 1. the operator, from its form
@@ -533,11 +545,6 @@ def test_evaluate_and_triage_in_the_app(app, browser, image_dataset):
         page.get_by_text("Opened miss #1 (%s" % worst.frame_class, exact=False).first.wait_for(state="attached")
         page.wait_for_timeout(2_000)
         page.screenshot(path=str(out / "image_miss.png"))
-    except Exception:
-        page.screenshot(path=str(out / "failure.png"))
-        raise
-    finally:
-        page.close()
 
     update_doc_images(out, ["operator_form.png", "panel.png", "class_click.png", "worst_misses.png"])
 
@@ -564,7 +571,7 @@ def test_a_video_miss_opens_on_its_frame_with_a_coloured_heatmap(app, browser, v
 
     url = "%s/datasets/%s" % (app.url, ds.name)
     page = open_page(browser, url, len(ds))
-    try:
+    with screenshot_on_failure(page, out / "failure_video.png"):
         open_triage_panel(page)
         page.get_by_text("%s @ %d" % (Path(worst.filepath).name, worst.frame_number)).first.wait_for()
 
@@ -617,16 +624,11 @@ def test_a_video_miss_opens_on_its_frame_with_a_coloured_heatmap(app, browser, v
         # on the next page
         page.mouse.click(5, 5)
         page.locator('[data-cy="modal"]').first.wait_for(state="hidden", timeout=SHORT)
-    except Exception:
-        page.screenshot(path=str(out / "failure_video.png"))
-        raise
-    finally:
-        page.close()
 
     # a frames view of the run shows its ground truth, points and heatmap (active by default)
     num_frames = sum(len(v[2]) for v in VIDEOS)
     page = browser.new_page(viewport=VIEWPORT)
-    try:
+    with screenshot_on_failure(page, out / "failure_video.png"):
         page.goto(url + "?view=frames", wait_until="domcontentloaded")
         page.get_by_text("%d frames" % num_frames, exact=True).first.wait_for(timeout=LONG)
         dismiss_popovers(page, wait=3_000)
@@ -638,11 +640,6 @@ def test_a_video_miss_opens_on_its_frame_with_a_coloured_heatmap(app, browser, v
         page.mouse.move(600, 850)
         page.wait_for_timeout(1_000)
         page.screenshot(path=str(out / "frames_view.png"))
-    except Exception:
-        page.screenshot(path=str(out / "failure_video.png"))
-        raise
-    finally:
-        page.close()
 
     update_doc_images(out, ["video_miss.png", "frames_view.png"])
 
@@ -725,7 +722,7 @@ def test_spatiotemporal_run_in_the_triage_panel(app, browser, spatiotemporal_dat
     assert results.per_class()["pour milk"]["video_map"] == 1.0
 
     page = open_page(browser, "%s/datasets/%s" % (app.url, ds.name), len(ds))
-    try:
+    with screenshot_on_failure(page, out / "failure_st.png"):
         open_triage_panel(page, ready_text="IoU+Pointing per video (click a bar to open its misses as clips)")
         charts = wait_for_charts(page, len(ST_VIDEOS))
         assert charts.nth(0).locator(".xtick text").all_text_contents() == ST_PHRASES
@@ -751,11 +748,6 @@ def test_spatiotemporal_run_in_the_triage_panel(app, browser, spatiotemporal_dat
         page.mouse.move(600, 850)
         page.wait_for_timeout(500)
         page.screenshot(path=str(out / "spatiotemporal.png"))
-    except Exception:
-        page.screenshot(path=str(out / "failure_st.png"))
-        raise
-    finally:
-        page.close()
 
     update_doc_images(out, ["spatiotemporal.png"])
 
@@ -779,7 +771,7 @@ def test_a_failing_grounding_run_shows_its_error(app, browser, grounding_dataset
     ds = grounding_dataset
     out = artifacts_dir()
     page = open_page(browser, "%s/datasets/%s" % (app.url, ds.name), len(ds))
-    try:
+    with screenshot_on_failure(page, out / "failure_grounding.png"):
         open_operator_form(page, "ground actions", "Ground actions with VideoGEM",
                            ready_text="Checkpoint (optional)")
         checkpoint = page.locator("xpath=//*[text()='Checkpoint (optional)']/following::input[1]")
@@ -794,10 +786,5 @@ def test_a_failing_grounding_run_shows_its_error(app, browser, grounding_dataset
         text = message.inner_text()
         assert "no-such-weights.pt" in text and "correct the 'Checkpoint' path" in text, text
         page.screenshot(path=str(out / "grounding_failed.png"))
-    except Exception:
-        page.screenshot(path=str(out / "failure_grounding.png"))
-        raise
-    finally:
-        page.close()
     ds.reload()
     assert "videogem" not in ds.get_field_schema()  # nothing written
