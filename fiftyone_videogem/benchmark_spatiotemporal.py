@@ -288,18 +288,11 @@ def _evaluate_spatiotemporal(dataset, bench: TemporalBenchmark, label_field: str
     if missing:
         raise RuntimeError(f"the localisation wrote no spatial grounding ({missing} missing): no frame lies in a "
                            "found segment, so there is nothing to score")
-    # videos without segments (they failed) must stay without them, so that a rerun localises them: storing
-    # the evaluation renames attributes inside the segment lists, which gives a missing list an empty one
-    unset = dataset.exists(label_field, False).values("id")
-    try:
-        results = evaluate_spatiotemporal(
-            dataset, label_field, bench.gt_field, pred_points_field=f"frames.{points}",
-            pred_heatmap_field=f"frames.{heatmap}", gt_boxes_field="frames.gt", eval_key=eval_key, fps=EVAL_FPS,
-            mask_threshold=mask_threshold, iou_threshs=GYT_THRESHOLDS,
-        )
-    finally:
-        if unset:
-            dataset.set_values(label_field, {sample_id: None for sample_id in unset}, key_field="id")
+    results = evaluate_spatiotemporal(
+        dataset, label_field, bench.gt_field, pred_points_field=f"frames.{points}",
+        pred_heatmap_field=f"frames.{heatmap}", gt_boxes_field="frames.gt", eval_key=eval_key, fps=EVAL_FPS,
+        mask_threshold=mask_threshold, iou_threshs=GYT_THRESHOLDS,
+    )
     metrics = results.metrics()
     print()
     print(f"Spatio-temporal grounding on {bench.dataset} (WWW Table 2, untrimmed): {len(dataset)} videos, "

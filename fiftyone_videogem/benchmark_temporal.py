@@ -155,7 +155,9 @@ def format_tables(results: Mapping[str, dict], label: str) -> str:
 # -------------------------------------------------------------------------------------- run
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark command's options of ``--dataset thumos14``."""
-    parser.add_argument("--method", default="zeal", choices=["zeal"], help="thumos14: the localisation method")
+    parser.add_argument("--method", default=None, choices=sorted(DATASET_METHODS),
+                        help="the localisation method of a temporal task, the one its protocol runs (the default): "
+                             "zeal (thumos14), contrast (youcook2), www (groundingyoutube)")
     parser.add_argument("--scorer", default=None, metavar="NAME",
                         help="thumos14: the yes/no vision-language model: a registry name (smolvlm-256m, ...), a "
                              "Hugging Face id, a local folder, or random-idefics3 / random-qwen2_vl (random weights)")
@@ -172,6 +174,25 @@ def _field_name(scorer: str, options: dict, setting: str) -> str:
     digest = hashlib.sha1(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:6]
     slug = re.sub(r"[^0-9a-zA-Z]+", "_", scorer).strip("_").lower()
     return f"zeal_{slug}_{digest}_{'known' if setting == 'labels_known' else 'zs'}"
+
+
+DATASET_METHODS = {"zeal": "thumos14", "contrast": "youcook2", "www": "groundingyoutube"}
+"""The localisation method of each temporal benchmark (the one its protocol runs)."""
+
+
+def check_method(args: argparse.Namespace) -> None:
+    """Refuses a ``--method`` that the dataset's protocol does not run.
+
+    Raises:
+        ValueError: naming the method the dataset takes
+    """
+    method = getattr(args, "method", None)
+    if method is not None and getattr(args, "task", None) == "spatial":
+        raise ValueError(f"--method {method} applies to --task spatiotemporal or temporal; leave it out")
+    if method is not None and DATASET_METHODS.get(method) != args.dataset:
+        runs = [m for m, d in DATASET_METHODS.items() if d == args.dataset]
+        raise ValueError(f"--method {method} does not apply to --dataset {args.dataset}"
+                         + (f"; its protocol runs --method {runs[0]}" if runs else "; leave --method out"))
 
 
 def run_thumos14(args: argparse.Namespace) -> int:

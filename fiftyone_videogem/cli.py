@@ -175,6 +175,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
+    from .benchmark_temporal import check_method
+
+    check_method(args)
     if args.dataset == "thumos14":
         from .benchmark_temporal import run_thumos14
 

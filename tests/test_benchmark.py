@@ -127,6 +127,15 @@ def test_temporal_tasks_name_their_datasets():
         main(["benchmark", "--task", "when", "--dataset", "youcook2", "--annotations", "a", "--videos", "b"])
 
 
+def test_a_method_the_protocol_does_not_run_is_refused(tmp_path, capsys):
+    common = ["--annotations", str(YC2), "--videos", str(tmp_path)]
+    assert main(["benchmark", "--task", "temporal", "--dataset", "youcook2", "--method", "zeal", *common]) == 1
+    assert "--method zeal does not apply to --dataset youcook2; its protocol runs --method contrast" in (
+        capsys.readouterr().err)
+    assert main(["benchmark", "--dataset", "daly", "--method", "www", *common]) == 1
+    assert "--method www applies to --task spatiotemporal or temporal" in capsys.readouterr().err
+
+
 def test_spatial_task_refuses_a_temporal_only_dataset(tmp_path, capsys):
     assert main(["benchmark", "--dataset", "youcook2", "--annotations", str(YC2), "--videos", str(tmp_path)]) == 1
     assert "has no pointing-game benchmark" in capsys.readouterr().err
