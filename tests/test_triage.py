@@ -700,6 +700,10 @@ def test_misses_view_opens_missed_and_false_segments_as_clips(st_dataset):
     assert len(misses_view(ds, "st", cls=STIR, kind="false")) == 1
     assert clip_labels(misses_view(ds, "st", video=ids["a"]), "truth") == [(ids["a"], WHISK, (7, 8))]
     assert len(misses_view(ds, "st", video=ids["a"], kind="false")) == 0
+    # the same from the loaded results
+    results = ds.load_evaluation_results("st")
+    assert clip_labels(results.misses_view(cls=CRACK), "truth") == [(ids["c"], CRACK, (1, 4))]
+    assert len(results.misses_view(kind="false", iou_thresh=0.1)) == 2
     # the clips carry the frames' labels
     frames = misses_view(ds, "st", cls=CRACK).first().frames
     assert frames[1]["gt"].detections[0].label == CRACK and frames[1]["pts"] is not None

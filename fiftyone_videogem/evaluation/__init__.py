@@ -54,6 +54,7 @@ _EXPORTS = {
     "THUMOS_THRESHOLDS": ".spatiotemporal",
     "evaluate_spatiotemporal": ".spatiotemporal",
     "evaluate_temporal": ".spatiotemporal",
+    "misses_view": ".spatiotemporal",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -458,6 +458,14 @@ class SpatiotemporalResults(foe.EvaluationResults):
         lines += self.notes
         return "\n".join(lines)
 
+    def misses_view(self, cls: Optional[str] = None, video: Optional[str] = None, kind: str = "missed",
+                    iou_thresh: Optional[float] = None):
+        """The run's missed ground-truth (``kind="missed"``) or false (``kind="false"``) segments as a
+        clips view; see :func:`misses_view`."""
+        if self.key is None:
+            raise ValueError("these results were not stored (no eval_key): pass eval_key= to evaluate_spatiotemporal")
+        return misses_view(self.samples, self.key, cls=cls, video=video, kind=kind, iou_thresh=iou_thresh)
+
     def print_report(self, digits: int = 3) -> None:
         """Prints :meth:`report_str`."""
         print(self.report_str(digits=digits))
