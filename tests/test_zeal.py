@@ -5,15 +5,16 @@ blue one during seconds 8-10, seen by a hand-set colour backbone)."""
 import json
 import os
 
+import av
 import numpy as np
 import pytest
 
 import fiftyone as fo
 
-from fiftyone_videogem.localization import VideoScan, localize_actions
+from fiftyone_videogem.localization import VideoScan, localize_actions, spatial_fields
 from fiftyone_videogem.temporal.scorer import YesNoScorer
 from fiftyone_videogem.zeal import ScoreCache, ZealScorer, class_filter, scorer_fingerprint
-from tests.test_localization import make_engine, videos  # noqa: F401 (the generated videos, a fixture)
+from tests.test_localization import FPS, HEIGHT, SECONDS, WIDTH, make_engine, videos  # noqa: F401 (videos: a fixture)
 from tests.test_scorer import one_torch_thread  # noqa: F401 (autouse: tiny models on one thread)
 
 QUERIES = {
@@ -158,3 +159,126 @@ def test_bad_combinations_are_refused(dataset):
         localize_actions(dataset, make_engine(), "z", method="zeal", scorer=scorer,
                          queries={"RedBall": {"start": "a?", "end": "b?"}})
     assert scorer.forwards == 0
+
+
+# ----------------------------------------------------------------------------------- end to end
+# The vision-language model is replaced here by a scorer whose answers are known: a YesNoScorer (the
+# real tiny model behind it gives the score cache its fingerprint) whose ``score`` answers each
+# question from the frame's pixels. A ball rolls from left to right while its action lasts, so the
+# start question ("is the ball entering at the left?") is "yes" in the first frames of the run and the
+# end question ("is the ball at the right?") in the last ones.
+SIDE = 12  # the ball, a square
+RUNS = {"red ball": (range(31, 71), (230, 30, 30), 4),  # seconds 3.0-6.9 of 12, in the top row
+        "blue ball": (range(81, 111), (30, 30, 230), 30)}  # seconds 8.0-10.9, in the bottom row
+ROLLING = {
+    "red ball": {"start": "Is a red ball entering at the left?", "end": "Is the red ball at the right?",
+                 "description": "a red ball rolling"},
+    "blue ball": {"start": "Is a blue ball entering at the left?", "end": "Is the blue ball at the right?",
+                  "description": "a blue ball rolling"},
+}
+
+
+def ball_box(name, number):
+    """``(x1, y1, x2, y2)`` of the ball in a frame (1-based), or None when it is not on screen."""
+    run, _, top = RUNS[name]
+    if number not in run:
+        return None
+    x = round((number - run[0]) * (WIDTH - SIDE) / (len(run) - 1))
+    return x, top, x + SIDE, top + SIDE
+
+
+def write_rolling_video(path):
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=FPS, options={"preset": "veryfast", "crf": "10"})
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        for i in range(SECONDS * FPS):
+            image = np.full((HEIGHT, WIDTH, 3), 16, dtype=np.uint8)
+            for name, (_, colour, _) in RUNS.items():
+                box = ball_box(name, i + 1)
+                if box is not None:
+                    image[box[1]:box[3], box[0]:box[2]] = colour
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return str(path)
+
+
+class PixelAnswers(YesNoScorer):
+    """Answers each start/end question from the pixels: p(yes) grows as the ball of the question's colour is
+    nearer the question's side, and is low when there is no such ball. Counts its calls."""
+
+    CHANNEL = {"red": 0, "blue": 2}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = []
+
+    def score(self, frames, questions, context=None, share_prefix=None):
+        self.calls.append((context, list(questions), len(frames)))
+        out = np.zeros((len(frames), len(questions)))
+        for q, question in enumerate(questions):
+            channel = self.CHANNEL[question.split()[2]]  # "Is a red ball ...", "Is the blue ball ..."
+            at_start = "entering" in question
+            for i, frame in enumerate(frames):
+                rgb = np.asarray(frame, np.int32)
+                others = [c for c in range(3) if c != channel]
+                mask = (rgb[..., channel] > 150) & (rgb[..., others].max(axis=-1) < 100)
+                if mask.sum() < SIDE:
+                    out[i, q] = 0.02
+                    continue
+                centre = np.nonzero(mask)[1].mean() / (rgb.shape[1] - 1)  # 0 left, 1 right
+                out[i, q] = 0.05 + 0.9 * ((1 - centre) if at_start else centre)
+        return out
+
+
+@pytest.fixture(scope="module")
+def rolling_video(tmp_path_factory):
+    return write_rolling_video(tmp_path_factory.mktemp("rolling") / "rolling.mp4")
+
+
+def test_zeal_recovers_the_planted_actions_end_to_end(make_dataset, rolling_video, tmp_path):
+    """``localize_actions(method="zeal")`` on a decoded video finds each ball from its first to its last
+    sampled frame on screen: swapped start and end questions, swapped yes and no or scores put on the
+    neighbouring sampled frames would each move or lose these segments."""
+    base = YesNoScorer.from_config("idefics3", device="cpu")
+    scorer = PixelAnswers(base.model, base.processor, name="pixel-answers")
+    dataset = make_dataset()
+    dataset.add_sample(fo.Sample(filepath=rolling_video))
+    run = dict(method="zeal", scorer=scorer, queries=ROLLING, cache_dir=str(tmp_path))
+    summary = localize_actions(dataset, make_engine(), "z", **run)
+    assert summary.videos_localized == 1 and summary.videos_failed == 0
+
+    sampled = list(range(1, SECONDS * FPS + 1, FPS // 1))  # 1 fps: frames 1, 11, ..., 111
+    step = FPS
+    assert sorted(c for c, _, _ in scorer.calls) == ["blue ball", "red ball"]
+    assert all(n == len(sampled) for _, _, n in scorer.calls)  # every sampled frame, once per class
+
+    sample = dataset.first()
+    detections = sample["z"].detections
+    assert {d.label for d in detections} == set(RUNS)
+    for name, (run_frames, _, _) in RUNS.items():
+        best = max((d for d in detections if d.label == name), key=lambda d: d.confidence)
+        inside_run = [n for n in sampled if n in run_frames]
+        assert best.support == [inside_run[0], inside_run[-1]], (name, best.support)
+        first, last = run_frames[0], run_frames[-1]
+        assert abs(best.support[0] - first) < step and abs(best.support[1] - last) < step
+
+        points_field, _ = spatial_fields("z")
+        for number in range(best.support[0], best.support[1] + 1, step):
+            keypoints = sample.frames[number][points_field]
+            assert keypoints is not None, (name, number)
+            final = keypoints.keypoints[0]
+            assert final.label == name
+            x1, y1, x2, y2 = ball_box(name, number)
+            x, y = final.points[0][0] * WIDTH, final.points[0][1] * HEIGHT
+            assert x1 - 1 <= x <= x2 + 1 and y1 - 1 <= y <= y2 + 1, (name, number, (x, y))
+
+    calls = len(scorer.calls)
+    before = [(d.label, d.support, d.confidence) for d in detections]
+    localize_actions(dataset, make_engine(), "z", overwrite=True, segment_options={"top_p": 0.6, "lam": 0.5}, **run)
+    assert len(scorer.calls) == calls  # every score came from the score cache
+    after = [(d.label, d.support, d.confidence) for d in dataset.first()["z"].detections]
+    assert after != before  # the proposals were made again, with the other options
