@@ -4,6 +4,7 @@ Commands:
     backbones   list the registered backbones and their licences
     ground      ground a prompt in one frame of a video file and write a picture of the result
     ground-dataset  ground the actions of a FiftyOne dataset, here or on a Ray cluster
+    localize    find when (and where) actions happen in a FiftyOne video dataset, here or on a Ray cluster
     demo        build (or load) a video dataset, run VideoGEM over it and open the FiftyOne App
     benchmark   reproduce the paper's pointing-game protocol (or a temporal task) on a benchmark dataset
 """
@@ -48,6 +49,17 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
                         help="original pathway bit-identical to the model's own forward, for verification "
                              "(default: fused attention, equal within float rounding and faster)")
     parser.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)  # the default; kept for old commands
+
+
+def _add_ray_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--executor", default="local", choices=["local", "ray"],
+                        help="work in this process, or on a Ray cluster (default: local)")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster address: auto, ray://head:10001, head:6379 (default: a local Ray instance)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="Ray actors (default: one per GPU of the cluster, or one per CPU without GPUs)")
+    parser.add_argument("--gpus-per-worker", type=float, default=None,
+                        help="GPUs each Ray actor reserves (default: 1 when the cluster has GPUs, else 0)")
 
 
 def engine_options(args: argparse.Namespace) -> dict:
@@ -139,25 +151,43 @@ def cmd_ground(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ground_dataset(args: argparse.Namespace) -> int:
+def load_samples(args: argparse.Namespace):
+    """The dataset ``args.dataset``, or its saved view ``args.view``."""
     import fiftyone as fo
-
-    from .runner import run_videogem
 
     if not fo.dataset_exists(args.dataset):
         raise ValueError(f"there is no FiftyOne dataset '{args.dataset}'; `fiftyone datasets list` shows them")
     samples = fo.load_dataset(args.dataset)
     if args.view:
         samples = samples.load_saved_view(args.view)
+    return samples
+
+
+def model_options(args: argparse.Namespace) -> dict:
+    """The model options (:class:`~fiftyone_videogem.model.VideoGEMModelConfig`) of the engine options."""
     options = dict(engine_options(args), checkpoint=args.checkpoint, device=args.device,
                    random_weights=args.random_weights)
     if args.prompt_parser == "auto":
         options["prompt_parser"] = None  # "auto", honouring an imported dataset's parser
+    return options
+
+
+def ray_options(args: argparse.Namespace) -> dict:
+    """The cluster options of ``--executor ray`` (address, actors, GPUs each); none for ``local``."""
     if args.executor == "ray":
-        options.update(address=args.address, num_workers=args.workers, num_gpus_per_worker=args.gpus_per_worker,
-                       num_cpus_per_worker=args.cpus_per_worker)
-    elif args.address or args.workers or args.gpus_per_worker is not None:
+        return dict(address=args.address, num_workers=args.workers, num_gpus_per_worker=args.gpus_per_worker)
+    if args.address or args.workers or args.gpus_per_worker is not None:
         raise ValueError("--address, --workers and --gpus-per-worker need --executor ray")
+    return {}
+
+
+def cmd_ground_dataset(args: argparse.Namespace) -> int:
+    from .runner import run_videogem
+
+    samples = load_samples(args)
+    options = dict(model_options(args), **ray_options(args))
+    if args.executor == "ray":
+        options["num_cpus_per_worker"] = args.cpus_per_worker
     frames = [int(n) for n in args.frames.split(",")] if "," in args.frames else args.frames
     summary = run_videogem(samples, args.backbone, args.label_field, prompt_field=args.prompt_field,
                            gt_field=args.gt_field, prompt=args.prompt, frames=frames, overwrite=args.overwrite,
@@ -165,6 +195,44 @@ def cmd_ground_dataset(args: argparse.Namespace) -> int:
     print(summary)
     for failure in summary.failures[:10]:
         print(f"  {failure.filepath}: {failure.reason}")
+    return 0
+
+
+def cmd_localize(args: argparse.Namespace) -> int:
+    from .distributed import ConfigEngine
+    from .localization import localize_actions
+    from .model import VideoGEMModelConfig
+
+    if (args.queries is None) == (args.pool_field is None):
+        raise ValueError('pass the phrases to look for as --queries "crack eggs, pour milk", or name the field '
+                         "that holds each video's own with --pool-field (one of the two)")
+    if args.scorer and args.method != "zeal":
+        raise ValueError("--scorer is the start/end model of --method zeal; drop it or pass --method zeal")
+    if args.method == "zeal" and not args.scorer:
+        raise ValueError("--method zeal needs a start/end scorer: pass --scorer NAME (e.g. smolvlm-256m)")
+    queries = args.queries
+    if queries is not None and not os.path.isfile(queries):  # a file is ZEAL's query file (JSON)
+        queries = [q for q in queries.split(",") if q.strip()]
+        if not queries:
+            raise ValueError('--queries has no phrase; pass them separated by commas, e.g. "crack eggs, pour milk"')
+    samples = load_samples(args)
+    cluster = ray_options(args)
+    if args.random_weights:
+        logger.warning("using random weights: the output shows the pipeline works, not where actions are")
+    # on Ray each worker builds the engine on its own device; here it is built once
+    factory = ConfigEngine(VideoGEMModelConfig({**model_options(args), "backbone": args.backbone}))
+    model = factory if args.executor == "ray" else factory()
+    options = dict(queries=queries, pool_field=args.pool_field, method=args.method, fps=args.fps,
+                   spatial=not args.no_spatial, overwrite=args.overwrite, progress=True, executor=args.executor,
+                   **cluster)
+    if args.scorer:
+        options.update(scorer=args.scorer, class_filter=args.class_filter)
+    elif args.class_filter is not None:
+        raise ValueError("--class-filter is ZEAL's class filter; it needs --method zeal with --scorer")
+    summary = localize_actions(samples, model, args.label_field, **options)
+    print(summary)
+    for failure in summary.failures[:10]:
+        print(f"  {failure['filepath']}: {failure['reason']}")
     return 0
 
 
@@ -222,17 +290,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", default="gt",
                    help="gt (frames with ground truth), all, N (every N-th frame) or 1,5,9 (default: gt)")
     p.add_argument("--overwrite", action="store_true", help="ground frames that already have labels again")
-    p.add_argument("--executor", default="local", choices=["local", "ray"],
-                   help="ground in this process, or on a Ray cluster (default: local)")
-    p.add_argument("--address", default=None,
-                   help="Ray cluster address: auto, ray://head:10001, head:6379 (default: a local Ray instance)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="Ray actors (default: one per GPU of the cluster, or one per CPU without GPUs)")
-    p.add_argument("--gpus-per-worker", type=float, default=None,
-                   help="GPUs each Ray actor reserves (default: 1 when the cluster has GPUs, else 0)")
+    _add_ray_options(p)
     p.add_argument("--cpus-per-worker", type=float, default=1, help="CPUs each Ray actor reserves (default: 1)")
     _add_engine_options(p)
     p.set_defaults(func=cmd_ground_dataset)
+
+    p = sub.add_parser(
+        "localize", help="find when (and where) actions happen in a video dataset, here or on a Ray cluster",
+        description="Find the segments of a FiftyOne video dataset's videos (or one of its saved views) where "
+                    "actions happen, with localize_actions: segments in <label-field> (TemporalDetections), "
+                    "points and heatmaps in frames.<label-field>_points and frames.<label-field>_heatmap, "
+                    "problems in <label-field>_error, the run recorded on the dataset. A rerun resumes. With "
+                    "--executor ray the videos go to a pool of Ray actors (docs/scale.md); see docs/temporal.md.")
+    p.add_argument("dataset", help="name of the FiftyOne dataset")
+    p.add_argument("--view", default=None, metavar="NAME", help="a saved view of the dataset to scan")
+    p.add_argument("--label-field", required=True, metavar="FIELD", help="where the segments go")
+    p.add_argument("--queries", default=None, metavar="TEXT",
+                   help='the phrases to look for in every video, separated by commas ("crack eggs, pour milk"); '
+                        "with --method zeal also a JSON file of ZEAL's queries")
+    p.add_argument("--pool-field", default=None, metavar="FIELD",
+                   help="instead of --queries, the field of each video's own phrases (a list of strings, or "
+                        "Classifications, Detections or TemporalDetections)")
+    p.add_argument("--method", default="www", choices=["www", "contrast", "zeal"],
+                   help="www: each frame takes the best phrase, or background (default); contrast: each phrase "
+                        "against the video's background; zeal: interval proposals from --scorer's answers")
+    p.add_argument("--scorer", default=None, metavar="NAME",
+                   help="--method zeal: the yes/no vision-language model (e.g. smolvlm-256m, a Hugging Face id, "
+                        "a local folder, or random-<family> for random weights)")
+    p.add_argument("--class-filter", type=int, default=None, metavar="K",
+                   help="--method zeal: keep the K phrases that best match each video")
+    p.add_argument("--fps", type=float, default=1.0, help="sampled frames per second (default: 1)")
+    p.add_argument("--no-spatial", action="store_true", help="segments only: no points and heatmaps")
+    p.add_argument("--overwrite", action="store_true", help="scan videos that already have segments again")
+    _add_ray_options(p)
+    _add_engine_options(p)
+    p.set_defaults(func=cmd_localize)
 
     p = sub.add_parser(
         "demo", help="run VideoGEM on a video dataset and open the FiftyOne App",

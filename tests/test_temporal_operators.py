@@ -5,6 +5,7 @@ conftest.py) on generated videos with the tiny random-weight backbone, immediate
 from __future__ import annotations
 
 import math
+import sys
 import uuid
 
 import pytest
@@ -18,6 +19,7 @@ from fiftyone_videogem.evaluation import evaluate_spatiotemporal
 from fiftyone_videogem.localization import localize_actions
 from fiftyone_videogem.model import load_model
 from fiftyone_videogem.plugin.temporal import (
+    check_fits_time_limit,
     localize_options,
     parse_queries,
     parse_thresholds,
@@ -262,6 +264,28 @@ def test_immediate_run_past_the_time_limit_is_refused(dataset):
     assert "found" not in dataset.get_field_schema() and not dataset.list_runs()
 
 
+def test_zeal_time_limit_counts_the_scorer_questions(dataset, monkeypatch):
+    for sample in dataset:  # 2000 s at 10 fps: 2001 sampled frames per video at 1 fps
+        sample.metadata = fo.VideoMetadata(total_frame_count=20_000, frame_rate=10.0)
+        sample.save()
+    monkeypatch.setattr(fo.config, "operator_timeout", 3600)
+    params = dict(PARAMS, method="zeal", scorer="random-idefics3", queries="cut onion, pour water", fps=1.0,
+                  spatial=False, device="cpu")
+    options = localize_options(params)
+    # embedding alone fits: 6003 sampled frames of the tiny backbone take about a minute
+    check_fits_time_limit(dataset, dict(params, method="www"), dict(options, method="www"), "found")
+    message = error_message(foo.execute_operator(FIND, ctx=dict(dataset=dataset, params=params)))
+    assert "was not started" in message and "6003 sampled frames, 12006 frame-class pairs for the scorer" in message
+    # ZEAL's class filter keeps one class per video: half the questions
+    with pytest.raises(OperatorFailure, match=", 6003 frame-class pairs for the scorer"):
+        check_fits_time_limit(dataset, params, dict(options, class_filter=1), "found")
+    # each video's own pool: 2 + 1 + 2 classes
+    pool = localize_options(dict(params, query_source="field", pool_field="steps"))
+    with pytest.raises(OperatorFailure, match=", 10005 frame-class pairs for the scorer"):
+        check_fits_time_limit(dataset, params, pool, "found")
+    assert "found" not in dataset.get_field_schema() and not dataset.list_runs()
+
+
 def test_delegated_run_is_queued_named_and_reports_progress(dataset):
     result = foo.execute_operator(FIND, ctx=dict(dataset=dataset, params=dict(PARAMS, label_field="dl")),
                                   request_delegation=True)
@@ -288,6 +312,46 @@ def test_delegated_failure_marks_the_operation_failed(dataset):
     svc.execute_queued_operations(dataset_name=dataset.name)
     op = svc.get(queued[0].id)
     assert op.run_state == ExecutionRunState.FAILED and "no phrase to look for" in op.result.error
+
+
+# ------------------------------------------------------------------------------ Ray cluster
+def test_find_form_offers_a_ray_cluster_when_ray_is_installed(dataset, monkeypatch):
+    props = resolve_form(FIND, dataset)
+    assert props["ray"].default is False and props["ray"].view.label == "Run on a Ray cluster"
+    assert "ray_address" not in props and "ray_workers" not in props
+    props = resolve_form(FIND, dataset, ray=True)
+    assert "blank: a Ray instance on this machine" in props["ray_address"].view.description
+    assert props["ray_workers"].type.min == 1
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what Python does for a package that is not installed
+    assert "ray" not in resolve_form(FIND, dataset, ray=True)
+    message = error_message(foo.execute_operator(FIND, ctx=dict(dataset=dataset, params=dict(PARAMS, ray=True))))
+    assert 'pip install "fiftyone-videogem[ray]"' in message
+    assert "found" not in dataset.get_field_schema() and not dataset.list_runs()
+
+
+def test_delegated_run_on_a_local_ray_instance(dataset):
+    import ray
+
+    ray.shutdown()  # the operation's execute starts a Ray instance of its own, and stops it
+    params = dict(PARAMS, label_field="onray", ray=True, ray_address=" ", ray_workers=1)
+    foo.execute_operator(FIND, ctx=dict(dataset=dataset, params=params), request_delegation=True)
+    svc = DelegatedOperationService()
+    queued = svc.get_queued_operations(dataset_name=dataset.name)
+    svc.execute_queued_operations(dataset_name=dataset.name)
+    op = svc.get(queued[0].id)
+    assert op.run_state == ExecutionRunState.COMPLETED, (op.run_state, op.result and op.result.error)
+    assert op.status.progress == 1.0 and op.status.label == "3/3 videos"
+    assert not ray.is_initialized()
+
+    dataset.reload()
+    segments = dataset.values("onray.detections")
+    assert all(segments) and {d.label for s in segments for d in s} <= {"cut onion", "pour water"}
+    assert all(d.support[0] in (1, 6, 11, 16) and d.support[1] in (1, 6, 11, 16) for s in segments for d in s)
+    assert dataset.count("frames.onray_points") > 0 and dataset.count("frames.onray_heatmap") > 0
+    results = dataset.load_run_results("localize_onray")
+    assert results.videos_localized == 3 and results.frames_grounded == dataset.count("frames.onray_points")
+    assert dataset.get_run_info("localize_onray").config.fps == 2.0
 
 
 # ------------------------------------------------------------------------------ evaluation

@@ -311,16 +311,21 @@ def estimate_frames(target, params: dict, options: dict, label_field: str) -> in
     return max(0, total)
 
 
-def seconds_per_frame(params: dict) -> float:
-    """A conservative cost of one frame for the form's backbone and device (scaled by input area)."""
-    from fiftyone_videogem.engine.backbones.registry import get_backbone_spec
-
+def on_gpu(params: dict) -> bool:
+    """Whether the form's device (``auto``: CUDA when available) is a GPU."""
     device = params.get("device") or "auto"
     if device == "auto":
         import torch
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    base = GPU_SECONDS_PER_FRAME if device == "cuda" else CPU_SECONDS_PER_FRAME
+        return torch.cuda.is_available()
+    return device.startswith("cuda")
+
+
+def seconds_per_frame(params: dict) -> float:
+    """A conservative cost of one frame for the form's backbone and device (scaled by input area)."""
+    from fiftyone_videogem.engine.backbones.registry import get_backbone_spec
+
+    base = GPU_SECONDS_PER_FRAME if on_gpu(params) else CPU_SECONDS_PER_FRAME
     try:
         size = get_backbone_spec(params.get("backbone") or "clip-vit-b-16").image_size
         size = size[0] if isinstance(size, (tuple, list)) else size
@@ -421,7 +426,7 @@ def add_heatmap_inputs(inputs: types.Object) -> None:
 def add_ray_inputs(inputs: types.Object, params: dict) -> None:
     """"Run on a Ray cluster": its address and number of workers (shown when Ray is installed)."""
     inputs.bool("ray", default=False, label="Run on a Ray cluster",
-                description="ground on a pool of Ray workers, one engine each (see docs/scale.md)")
+                description="work on a pool of Ray workers, one engine each (see docs/scale.md)")
     if not params.get("ray", False):
         return
     inputs.str("ray_address", label="Ray address",

@@ -6,7 +6,9 @@
     method (``www``, ``contrast``, or ``zeal`` with a yes/no scorer named), the sampling rate, spatial grounding on or off, the backbone and the output field. Runs
     immediately with a progress bar that advances per video, then shows the found segments as a clips
     view (``to_clips(<field>)``); or delegated (``fiftyone delegated launch``) with its progress stored
-    on the operation.
+    on the operation. When Ray is installed (``pip install "fiftyone-videogem[ray]"``) the form offers
+    "Run on a Ray cluster" (address, workers), as the grounding operator does: ``execute`` is then the
+    Ray driver of ``localize_actions(..., executor="ray")``, one work unit per video.
 -   :class:`EvaluateSpatiotemporal` (operator ``evaluate_spatiotemporal``): a form over
     :func:`fiftyone_videogem.evaluation.evaluate_spatiotemporal` (IoU+Pointing and video mAP) that
     stores the run under an evaluation key and reports the metrics in a notification.
@@ -36,15 +38,20 @@ from fiftyone_videogem import runs as fvr
 from fiftyone_videogem.plugin.grounding import (
     DELEGATION_HELP,
     PROGRESS_SECONDS,
+    RAY_MISSING,
     OperatorFailure,
     _backbone_descriptions,
     _backbone_names,
     _choices,
     _preferred,
     add_engine_inputs,
+    add_ray_inputs,
     check_seconds_fit_time_limit,
     delegation_available,
     load_options,
+    on_gpu,
+    ray_available,
+    ray_options,
     run_reporting_failures,
     seconds_per_frame,
     target_size,
@@ -63,6 +70,12 @@ METHOD_LABELS = {
 }
 EMBED_SHARE = 0.25
 """Cost of embedding one sampled frame (native resolution, 224 px) relative to grounding it at 448 px."""
+CPU_SECONDS_PER_SCORED_FRAME = 5.0
+"""Assumed CPU cost of the ``zeal`` scorer's start and end questions on one sampled frame for one class.
+An estimate, not a measurement: SmolVLM-256M encodes a 320x240 frame as 13 SigLIP-B/16 tiles of 512 px,
+once per frame and class (the class's context sentence is part of the prompt the two questions share)."""
+GPU_SECONDS_PER_SCORED_FRAME = 0.1
+"""Assumed GPU cost of the ``zeal`` scorer's two questions on one sampled frame for one class."""
 
 
 # ------------------------------------------------------------------------------- form helpers
@@ -131,16 +144,44 @@ def label_field_problem(samples, label_field: Any, spatial: bool, overwrite: boo
     return None
 
 
-def sampled_frames_estimate(target, fps: float, label_field: str, overwrite: bool) -> Optional[int]:
-    """Frames a localisation at ``fps`` would sample in the videos it processes (those without
-    ``label_field``, or all with ``overwrite``); None when some video has no frame count or rate."""
-    view = target
+def _pending(target, label_field: str, overwrite: bool):
+    """The videos a localisation processes: those without ``label_field``, or all with ``overwrite``."""
     if not overwrite and target.get_field(label_field) is not None:
-        view = target.exists(label_field, False)
+        return target.exists(label_field, False)
+    return target
+
+
+def _sampled_per_video(view, fps: float) -> Optional[list[int]]:
     counts, rates = view.values(["metadata.total_frame_count", "metadata.frame_rate"])
     if any(not c or not r for c, r in zip(counts, rates)):
         return None
-    return sum(int(c / r * fps) + 1 for c, r in zip(counts, rates))
+    return [int(c / r * fps) + 1 for c, r in zip(counts, rates)]
+
+
+def sampled_frames_estimate(target, fps: float, label_field: str, overwrite: bool) -> Optional[int]:
+    """Frames a localisation at ``fps`` would sample in the videos it processes (those without
+    ``label_field``, or all with ``overwrite``); None when some video has no frame count or rate."""
+    frames = _sampled_per_video(_pending(target, label_field, overwrite), fps)
+    return None if frames is None else sum(frames)
+
+
+def scored_frames_estimate(target, options: dict, label_field: str) -> Optional[int]:
+    """(Sampled frame, class) pairs the ``zeal`` scorer would answer its start and end questions for,
+    over the videos a localisation processes: each video's sampled frames times its classes (the typed
+    phrases or the video's pool, at most ``class_filter``); None when some video has no frame count or rate."""
+    from fiftyone_videogem.localization import _pool_path
+
+    view = _pending(target, label_field, options["overwrite"])
+    frames = _sampled_per_video(view, options["fps"])
+    if frames is None:
+        return None
+    if options.get("pool_field"):
+        pools = view.values(_pool_path(view, options["pool_field"]))
+        classes = [len(set(p)) if isinstance(p, list) else int(bool(p)) for p in pools]
+    else:
+        classes = [len(options["queries"])] * len(frames)
+    limit = options.get("class_filter")
+    return sum(f * (min(c, limit) if limit else c) for f, c in zip(frames, classes))
 
 
 def _progress_label(done: int, total: int, failure: Optional[str]) -> str:
@@ -232,6 +273,8 @@ class FindActionsInTime(foo.Operator):
             prop.invalid = True
             prop.error_message = problem
         inputs.bool("overwrite", default=False, label="Redo videos that already have segments")
+        if ray_available():
+            add_ray_inputs(inputs, params)
         if not delegation_available():
             inputs.view("delegation_notice", types.Notice(
                 label=DELEGATION_HELP.format(timeout=fo.config.operator_timeout)))
@@ -262,6 +305,10 @@ class FindActionsInTime(foo.Operator):
                                       options.get("pool_field"))
         if problem is not None:
             raise OperatorFailure(f"output field '{label_field}': {problem}")
+        if params.get("ray", False):
+            if not ray_available():
+                raise OperatorFailure(RAY_MISSING)
+            options.update(executor="ray", **ray_options(params))
         if not delegated:
             check_fits_time_limit(target, params, options, label_field)
         model = _load(params)
@@ -303,9 +350,15 @@ class FindActionsInTime(foo.Operator):
 
 
 def _load(params: dict):
-    from fiftyone_videogem.model import load_model
+    """The form's model; on Ray, a factory with which each worker (and the driver) builds it on its own device."""
+    from fiftyone_videogem.model import VideoGEMModelConfig, load_model
 
-    return load_model(params.get("backbone") or "clip-vit-b-16", **load_options(params))
+    backbone = params.get("backbone") or "clip-vit-b-16"
+    if params.get("ray", False):
+        from fiftyone_videogem.distributed import ConfigEngine
+
+        return ConfigEngine(VideoGEMModelConfig({**load_options(params), "backbone": backbone}))
+    return load_model(backbone, **load_options(params))
 
 
 def localize_options(params: dict) -> dict:
@@ -344,12 +397,20 @@ def localize_options(params: dict) -> dict:
 def check_fits_time_limit(target, params: dict, options: dict, label_field: str) -> None:
     """Refuse an immediate localisation that would outlast the App's operator time limit, when the
     videos' metadata gives its size before it starts (embedding every sampled frame, and grounding each
-    one when spatial grounding is on)."""
+    one when spatial grounding is on; with ``zeal``, the scorer's questions on each sampled frame for
+    each class)."""
     frames = sampled_frames_estimate(target, options["fps"], label_field, options["overwrite"])
     if not frames:
         return
     share = EMBED_SHARE + (1.0 if options["spatial"] else 0.0)
-    check_seconds_fit_time_limit(frames * seconds_per_frame(params) * share, f"{frames} sampled frames")
+    seconds = frames * seconds_per_frame(params) * share
+    size = f"{frames} sampled frames"
+    if options["method"] == "zeal":
+        scored = scored_frames_estimate(target, options, label_field) or 0
+        per_scored = GPU_SECONDS_PER_SCORED_FRAME if on_gpu(params) else CPU_SECONDS_PER_SCORED_FRAME
+        seconds += scored * per_scored
+        size += f", {scored} frame-class pairs for the scorer"
+    check_seconds_fit_time_limit(seconds, size)
 
 
 class _Done:
