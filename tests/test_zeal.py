@@ -1,6 +1,8 @@
 """ZEAL in localize_actions: a real tiny yes/no model (random weights, built offline) as the start/end
 scorer, on the generated untrimmed videos of the localisation tests (a red square during seconds 3-5, a
-blue one during seconds 8-10, seen by a hand-set colour backbone)."""
+blue one during seconds 8-10, seen by a hand-set colour backbone). The end-to-end test at the end replaces the
+vision-language model by a scorer whose answers are known (read from the frame's pixels), so that it can check
+the segments found against the planted ones."""
 
 import json
 import os
@@ -251,8 +253,8 @@ def test_zeal_recovers_the_planted_actions_end_to_end(make_dataset, rolling_vide
     summary = localize_actions(dataset, make_engine(), "z", **run)
     assert summary.videos_localized == 1 and summary.videos_failed == 0
 
-    sampled = list(range(1, SECONDS * FPS + 1, FPS // 1))  # 1 fps: frames 1, 11, ..., 111
-    step = FPS
+    step = FPS  # frames between two sampled frames at 1 fps
+    sampled = list(range(1, SECONDS * FPS + 1, step))  # 1, 11, ..., 111
     assert sorted(c for c, _, _ in scorer.calls) == ["blue ball", "red ball"]
     assert all(n == len(sampled) for _, _, n in scorer.calls)  # every sampled frame, once per class
 
