@@ -70,6 +70,14 @@ def triggered(result):
     return [(r["operator_uri"], r["params"]) for r in result.executor.to_json()["requests"]]
 
 
+def run_queued(ds):
+    """Runs the queued operations of ``ds`` as ``fiftyone delegated launch`` does; returns the first, as it ended."""
+    svc = DelegatedOperationService()
+    queued = svc.get_queued_operations(dataset_name=ds.name)
+    svc.execute_queued_operations(dataset_name=ds.name)
+    return svc.get(queued[0].id)
+
+
 def uris(result):
     return [uri for uri, _ in triggered(result)]
 
@@ -307,10 +315,7 @@ def test_delegated_run_is_queued_named_and_reports_progress(dataset):
 
 def test_delegated_failure_marks_the_operation_failed(dataset):
     foo.execute_operator(FIND, ctx=dict(dataset=dataset, params=dict(PARAMS, queries=" , ")), request_delegation=True)
-    svc = DelegatedOperationService()
-    queued = svc.get_queued_operations(dataset_name=dataset.name)
-    svc.execute_queued_operations(dataset_name=dataset.name)
-    op = svc.get(queued[0].id)
+    op = run_queued(dataset)
     assert op.run_state == ExecutionRunState.FAILED and "no phrase to look for" in op.result.error
 
 
@@ -336,10 +341,7 @@ def test_delegated_run_on_a_local_ray_instance(dataset):
     ray.shutdown()  # the operation's execute starts a Ray instance of its own, and stops it
     params = dict(PARAMS, label_field="onray", ray=True, ray_address=" ", ray_workers=1)
     foo.execute_operator(FIND, ctx=dict(dataset=dataset, params=params), request_delegation=True)
-    svc = DelegatedOperationService()
-    queued = svc.get_queued_operations(dataset_name=dataset.name)
-    svc.execute_queued_operations(dataset_name=dataset.name)
-    op = svc.get(queued[0].id)
+    op = run_queued(dataset)
     assert op.run_state == ExecutionRunState.COMPLETED, (op.run_state, op.result and op.result.error)
     assert op.status.progress == 1.0 and op.status.label == "3/3 videos"
     assert not ray.is_initialized()
@@ -446,10 +448,7 @@ def test_delegated_evaluation(localized):
                   pred_heatmap_field="frames.found_heatmap", gt_boxes_field="frames.gt", eval_key="dst", fps=2.0)
     result = foo.execute_operator(EVALUATE, ctx=dict(dataset=localized, params=params), request_delegation=True)
     assert result.delegated
-    svc = DelegatedOperationService()
-    queued = svc.get_queued_operations(dataset_name=localized.name)
-    svc.execute_queued_operations(dataset_name=localized.name)
-    op = svc.get(queued[0].id)
+    op = run_queued(localized)
     assert op.run_state == ExecutionRunState.COMPLETED, op.run_state
     assert op.status.progress == 1.0 and op.status.label.startswith("Spatio-temporal run 'dst': IoU+Pointing")
     localized.reload()
