@@ -125,18 +125,14 @@ def make_engine():
                     decomposition=False, batch_size=4)
 
 
-def write_video(path, red=RED_FRAMES, blue=BLUE_FRAMES, seconds=SECONDS):
+def write_frames(path, paint, seconds=SECONDS):
+    """A dark ``WIDTH`` x ``HEIGHT`` video at ``FPS``; ``paint(image, frame_number)`` draws on each frame."""
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=FPS, options={"preset": "veryfast", "crf": "10"})
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         for i in range(seconds * FPS):
             image = np.full((HEIGHT, WIDTH, 3), 16, dtype=np.uint8)
-            if i + 1 in red:
-                x1, y1, x2, y2 = RED_BOX
-                image[y1:y2, x1:x2] = (230, 30, 30)
-            if i + 1 in blue:
-                x1, y1, x2, y2 = BLUE_BOX
-                image[y1:y2, x1:x2] = (30, 30, 230)
+            paint(image, i + 1)
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts = i
             for packet in stream.encode(frame):
@@ -144,6 +140,15 @@ def write_video(path, red=RED_FRAMES, blue=BLUE_FRAMES, seconds=SECONDS):
         for packet in stream.encode():
             container.mux(packet)
     return str(path)
+
+
+def write_video(path, red=RED_FRAMES, blue=BLUE_FRAMES, seconds=SECONDS):
+    def paint(image, number):
+        for frames, (x1, y1, x2, y2), colour in ((red, RED_BOX, (230, 30, 30)), (blue, BLUE_BOX, (30, 30, 230))):
+            if number in frames:
+                image[y1:y2, x1:x2] = colour
+
+    return write_frames(path, paint, seconds)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ the segments found against the planted ones."""
 import json
 import os
 
-import av
 import numpy as np
 import pytest
 
@@ -16,7 +15,9 @@ import fiftyone as fo
 from fiftyone_videogem.localization import VideoScan, localize_actions, spatial_fields
 from fiftyone_videogem.temporal.scorer import YesNoScorer
 from fiftyone_videogem.zeal import ScoreCache, ZealScorer, class_filter, scorer_fingerprint
-from tests.test_localization import FPS, HEIGHT, SECONDS, WIDTH, make_engine, videos  # noqa: F401 (videos: a fixture)
+from tests.test_localization import (  # noqa: F401 (videos: a fixture)
+    FPS, HEIGHT, SECONDS, WIDTH, make_engine, videos, write_frames,
+)
 from tests.test_scorer import one_torch_thread  # noqa: F401 (autouse: tiny models on one thread)
 
 QUERIES = {
@@ -190,22 +191,13 @@ def ball_box(name, number):
 
 
 def write_rolling_video(path):
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=FPS, options={"preset": "veryfast", "crf": "10"})
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        for i in range(SECONDS * FPS):
-            image = np.full((HEIGHT, WIDTH, 3), 16, dtype=np.uint8)
-            for name, (_, colour, _) in RUNS.items():
-                box = ball_box(name, i + 1)
-                if box is not None:
-                    image[box[1]:box[3], box[0]:box[2]] = colour
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return str(path)
+    def paint(image, number):
+        for name, (_, colour, _) in RUNS.items():
+            box = ball_box(name, number)
+            if box is not None:
+                image[box[1]:box[3], box[0]:box[2]] = colour
+
+    return write_frames(path, paint)
 
 
 class PixelAnswers(YesNoScorer):
