@@ -456,7 +456,7 @@ def _as_engine(model: VideoGEMModel | VideoGEM | str) -> VideoGEM:
     raise TypeError(f"model must be a VideoGEMModel, a VideoGEM engine or a backbone name, got {type(model).__name__}")
 
 
-def _pool_path(samples, pool_field: str) -> str:
+def phrase_pool_path(samples, pool_field: str) -> str:
     """The path whose ``values()`` give each video's pool of phrases (a list of strings)."""
     path, schema = fvf.resolve_field(samples, pool_field, "pool_field")
     if fvf.is_frame_path(path):
@@ -895,7 +895,7 @@ def localize_actions(
         query_list = _clean_queries(queries)
         if not query_list:
             raise ValueError("queries is empty; pass the phrases to look for")
-    pool_path = _pool_path(samples, pool_field) if pool_field is not None else None
+    pool_path = phrase_pool_path(samples, pool_field) if pool_field is not None else None
     if pool_path is not None:
         inputs.append(pool_path.split(".")[0])
     label_field = _check_label_field(samples, label_field, inputs)

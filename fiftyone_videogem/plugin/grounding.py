@@ -58,18 +58,18 @@ def gt_field_choices(collection) -> list[str]:
     return [n for n, f in schema.items() if not issubclass(f.document_type, (fol.Keypoints, fol.Heatmap))]
 
 
-def _backbone_names() -> list[str]:
-    return list(_backbone_descriptions())
+def backbone_names() -> list[str]:
+    return list(backbone_descriptions())
 
 
-def _backbone_descriptions() -> dict[str, str]:
+def backbone_descriptions() -> dict[str, str]:
     """The registered (real) backbones and what the dropdown says of each: size and weights' licence."""
     from fiftyone_videogem.engine import list_backbones
 
     return {spec.name: f"{spec.description}; licence: {spec.license}" for spec in list_backbones()}
 
 
-def _choices(values, view=types.DropdownView, labels=None, descriptions=None):
+def choices_view(values, view=types.DropdownView, labels=None, descriptions=None):
     choices = view()
     for value in values:
         choices.add_choice(value, label=(labels or {}).get(value, value),
@@ -109,19 +109,29 @@ GPU_SECONDS_PER_FRAME = 0.1
 """Conservative GPU cost of one frame at 448 px with a ViT-B/16."""
 
 
+def job_operator_config(name: str, label: str, description: str, icon: str | None = None) -> foo.OperatorConfig:
+    """The config of the plugin's job operators: a dynamic form, progress as a generator, run now or
+    scheduled (delegated)."""
+    return foo.OperatorConfig(
+        name=name,
+        label=label,
+        description=description,
+        icon=icon,
+        dynamic=True,
+        execute_as_generator=True,
+        allow_immediate_execution=True,
+        allow_delegated_execution=True,
+    )
+
+
 class GroundActions(foo.Operator):
     """Ground the action of each frame (or image) with VideoGEM and store points and heatmaps."""
 
     @property
     def config(self):
-        return foo.OperatorConfig(
-            name="ground_actions",
-            label="Ground actions with VideoGEM",
-            description="Locate where an action happens in video frames or images (points and heatmaps)",
-            dynamic=True,
-            execute_as_generator=True,
-            allow_immediate_execution=True,
-            allow_delegated_execution=True,
+        return job_operator_config(
+            "ground_actions", "Ground actions with VideoGEM",
+            "Locate where an action happens in video frames or images (points and heatmaps)",
         )
 
     def resolve_placement(self, ctx):
@@ -140,11 +150,11 @@ class GroundActions(foo.Operator):
         params = ctx.params
         add_source_inputs(inputs, target, params)
 
-        backbones = _backbone_names()
+        backbones = backbone_names()
         # a string with a dropdown: the registered backbones are offered, and hidden test backbones
         # (left out of the list) can still be named
         inputs.str("backbone", default="clip-vit-b-16", required=True, label="Backbone",
-                   view=_choices(backbones, descriptions=_backbone_descriptions()))
+                   view=choices_view(backbones, descriptions=backbone_descriptions()))
         add_engine_inputs(inputs)
 
         inputs.str("label_field", default=DEFAULT_LABEL_FIELD, required=True, label="Output field",
@@ -152,7 +162,7 @@ class GroundActions(foo.Operator):
         inputs.bool("overwrite", default=False, label="Redo frames that already have labels")
         add_heatmap_inputs(inputs)
         inputs.enum("heatmap_storage", list(HEATMAP_STORAGES), default="inline", label="Heatmap storage",
-                    view=_choices(HEATMAP_STORAGES, types.RadioGroup,
+                    view=choices_view(HEATMAP_STORAGES, types.RadioGroup,
                                   {"inline": "In the database (patch grid)", "files": "PNG files"}))
         if params.get("heatmap_storage") == "files":
             inputs.str("map_dir", required=True, label="Heatmap directory")
@@ -364,15 +374,15 @@ def add_source_inputs(inputs: types.Object, target, params: dict) -> None:
     video = _is_video(target)
     source = inputs.enum(
         "prompt_source", ["field", "text"], default="field", label="Prompt",
-        view=_choices(["field", "text"], types.RadioGroup, {"field": "From a field", "text": "Fixed text"}),
+        view=choices_view(["field", "text"], types.RadioGroup, {"field": "From a field", "text": "Fixed text"}),
     )
     if params.get("prompt_source", "field") == "field":
         fields = prompt_field_choices(target)
         if fields:
             inputs.enum(
-                "prompt_field", fields, required=True, default=_preferred(fields, ("frames.action", "action")),
+                "prompt_field", fields, required=True, default=preferred_choice(fields, ("frames.action", "action")),
                 label="Prompt field", description="string, Classification or Detections field with the action text",
-                view=_choices(fields),
+                view=choices_view(fields),
             )
         else:
             source.invalid = True
@@ -385,12 +395,12 @@ def add_source_inputs(inputs: types.Object, target, params: dict) -> None:
         frame_labels = {"gt": "Samples with ground truth", "all": "All samples"}
     mode = params.get("frames", "gt")
     inputs.enum("frames", list(frame_labels), default="gt", label="Frames",
-                view=_choices(list(frame_labels), types.RadioGroup, frame_labels))
+                view=choices_view(list(frame_labels), types.RadioGroup, frame_labels))
     if mode == "gt":
         gt_fields = gt_field_choices(target)
         prop = inputs.enum(
-            "gt_field", gt_fields or [""], required=True, default=_preferred(gt_fields, ("frames.gt", "gt")),
-            label="Ground-truth field", view=_choices(gt_fields),
+            "gt_field", gt_fields or [""], required=True, default=preferred_choice(gt_fields, ("frames.gt", "gt")),
+            label="Ground-truth field", view=choices_view(gt_fields),
         )
         if not gt_fields:
             prop.invalid = True
@@ -405,10 +415,10 @@ def add_engine_inputs(inputs: types.Object) -> None:
 
     inputs.str("checkpoint", label="Checkpoint (optional)", description="a local weights file instead of the download")
     inputs.enum("weighting", list(WEIGHTING_MODES), default="static+dynamic", label="Layer weighting",
-                view=_choices(WEIGHTING_MODES))
+                view=choices_view(WEIGHTING_MODES))
     inputs.bool("decomposition", default=True, label="Verb / object / action decomposition")
     inputs.int("batch_size", default=16, min=1, label="Batch size")
-    inputs.enum("device", list(DEVICES), default="auto", label="Device", view=_choices(DEVICES))
+    inputs.enum("device", list(DEVICES), default="auto", label="Device", view=choices_view(DEVICES))
     inputs.bool("random_weights", default=False, label="Random weights (to try the pipeline)",
                 description="the backbone's architecture with random weights: runs without a download, "
                             "but the points and heatmaps mean nothing")
@@ -420,7 +430,7 @@ def add_heatmap_inputs(inputs: types.Object) -> None:
 
     labels = {"action": "Action prompt", "all": "Every component", "none": "None"}
     inputs.enum("heatmaps", list(HEATMAP_CHOICES), default="action", label="Heatmaps",
-                view=_choices(HEATMAP_CHOICES, labels=labels))
+                view=choices_view(HEATMAP_CHOICES, labels=labels))
 
 
 def add_ray_inputs(inputs: types.Object, params: dict) -> None:
@@ -484,7 +494,7 @@ def run_options(params: dict, target) -> dict:
     return options
 
 
-def _preferred(values, preferred):
+def preferred_choice(values, preferred):
     for value in preferred:
         if value in values:
             return value

@@ -40,16 +40,17 @@ from fiftyone_videogem.plugin.grounding import (
     PROGRESS_SECONDS,
     RAY_MISSING,
     OperatorFailure,
-    _backbone_descriptions,
-    _backbone_names,
-    _choices,
-    _preferred,
     add_engine_inputs,
     add_ray_inputs,
+    backbone_descriptions,
+    backbone_names,
     check_seconds_fit_time_limit,
+    choices_view,
     delegation_available,
+    job_operator_config,
     load_options,
     on_gpu,
+    preferred_choice,
     ray_available,
     ray_options,
     run_reporting_failures,
@@ -169,14 +170,14 @@ def scored_frames_estimate(target, options: dict, label_field: str) -> Optional[
     """(Sampled frame, class) pairs the ``zeal`` scorer would answer its start and end questions for,
     over the videos a localisation processes: each video's sampled frames times its classes (the typed
     phrases or the video's pool, at most ``class_filter``); None when some video has no frame count or rate."""
-    from fiftyone_videogem.localization import _pool_path
+    from fiftyone_videogem.localization import phrase_pool_path
 
     view = _pending(target, label_field, options["overwrite"])
     frames = _sampled_per_video(view, options["fps"])
     if frames is None:
         return None
     if options.get("pool_field"):
-        pools = view.values(_pool_path(view, options["pool_field"]))
+        pools = view.values(phrase_pool_path(view, options["pool_field"]))
         classes = [len(set(p)) if isinstance(p, list) else int(bool(p)) for p in pools]
     else:
         classes = [len(options["queries"])] * len(frames)
@@ -195,15 +196,10 @@ class FindActionsInTime(foo.Operator):
 
     @property
     def config(self):
-        return foo.OperatorConfig(
-            name=FIND_OPERATOR,
-            label="Find actions in time",
-            description="Find the segments of untrimmed videos where actions happen, and where (points and heatmaps)",
+        return job_operator_config(
+            FIND_OPERATOR, "Find actions in time",
+            "Find the segments of untrimmed videos where actions happen, and where (points and heatmaps)",
             icon="manage_search",
-            dynamic=True,
-            execute_as_generator=True,
-            allow_immediate_execution=True,
-            allow_delegated_execution=True,
         )
 
     def resolve_placement(self, ctx):
@@ -226,7 +222,7 @@ class FindActionsInTime(foo.Operator):
 
         source = inputs.enum(
             "query_source", ["text", "field"], default="text", label="Phrases",
-            view=_choices(["text", "field"], types.RadioGroup,
+            view=choices_view(["text", "field"], types.RadioGroup,
                           {"text": "Typed (the same for every video)", "field": "Each video's own, from a field"}),
         )
         pool_field = None
@@ -236,7 +232,7 @@ class FindActionsInTime(foo.Operator):
                 pool_field = params.get("pool_field") if params.get("pool_field") in pools else pools[0]
                 inputs.enum("pool_field", pools, default=pool_field, required=True, label="Phrase field",
                             description="a list of strings, or a label list whose labels are the phrases",
-                            view=_choices(pools))
+                            view=choices_view(pools))
             else:
                 source.invalid = True
                 source.error_message = "No field holds lists of phrases (strings or label lists); type the phrases"
@@ -247,13 +243,13 @@ class FindActionsInTime(foo.Operator):
 
         methods = method_choices()
         inputs.enum("method", methods, default="www", label="Method",
-                    view=_choices(methods, types.RadioGroup, descriptions=METHOD_LABELS))
+                    view=choices_view(methods, types.RadioGroup, descriptions=METHOD_LABELS))
         if params.get("method") == "zeal" and "zeal" in methods:
             # a string with a dropdown: the registered models are offered, and any other Hugging Face id,
             # local folder or "random-<family>" (random weights, offline) can still be named
             inputs.str("scorer", default=scorer_names()[0], required=True, label="Start/end scorer",
                        description="the vision-language model asked whether each action starts or ends in a frame",
-                       view=_choices(scorer_names(), descriptions=scorer_descriptions()))
+                       view=choices_view(scorer_names(), descriptions=scorer_descriptions()))
             inputs.int("class_filter", min=1, label="Classes per video (optional)",
                        description="ZEAL's class filter: keep the k phrases that best match each video")
         inputs.float("fps", default=1.0, min=0.01, label="Sampled frames per second")
@@ -261,7 +257,7 @@ class FindActionsInTime(foo.Operator):
         inputs.bool("spatial", default=True, label="Ground where (points and heatmaps) inside the segments")
 
         inputs.str("backbone", default="clip-vit-b-16", required=True, label="Backbone",
-                   view=_choices(_backbone_names(), descriptions=_backbone_descriptions()))
+                   view=choices_view(backbone_names(), descriptions=backbone_descriptions()))
         add_engine_inputs(inputs)
 
         overwrite = bool(params.get("overwrite", False))
@@ -491,7 +487,7 @@ def _localization_fps(samples, pred_field: str) -> Optional[float]:
 
 def _pick(params: dict, name: str, choices: list[str], preferred) -> Optional[str]:
     value = params.get(name)
-    return value if value in choices else _preferred(choices, preferred)
+    return value if value in choices else preferred_choice(choices, preferred)
 
 
 class EvaluateSpatiotemporal(foo.Operator):
@@ -499,16 +495,11 @@ class EvaluateSpatiotemporal(foo.Operator):
 
     @property
     def config(self):
-        return foo.OperatorConfig(
-            name=EVALUATE_OPERATOR,
-            label="Evaluate spatio-temporal grounding",
-            description="IoU+Pointing and video mAP of found segments, points and heatmaps against "
-                        "ground-truth segments and boxes (GroundingYouTube)",
+        return job_operator_config(
+            EVALUATE_OPERATOR, "Evaluate spatio-temporal grounding",
+            "IoU+Pointing and video mAP of found segments, points and heatmaps against ground-truth segments "
+            "and boxes (GroundingYouTube)",
             icon="analytics",
-            dynamic=True,
-            execute_as_generator=True,
-            allow_immediate_execution=True,
-            allow_delegated_execution=True,
         )
 
     def resolve_input(self, ctx):
@@ -539,20 +530,20 @@ class EvaluateSpatiotemporal(foo.Operator):
 
         pred = _pick(params, "pred_field", segments, (DEFAULT_LABEL_FIELD,))
         inputs.enum("pred_field", segments, default=pred, required=True, label="Found segments",
-                    view=_choices(segments))
+                    view=choices_view(segments))
         gt_choices = [s for s in segments if s != pred]
         gt = _pick(params, "gt_field", gt_choices, ("segments", "gt_segments", "gt"))
         inputs.enum("gt_field", gt_choices, default=gt, required=True, label="True segments",
-                    view=_choices(gt_choices))
+                    view=choices_view(gt_choices))
         own_points, own_heatmap = (fvf.FRAMES_PREFIX + name for name in spatial_fields(pred))
         inputs.enum("pred_points_field", points, default=_pick(params, "pred_points_field", points, (own_points,)),
-                    required=True, label="Predicted points", view=_choices(points),
+                    required=True, label="Predicted points", view=choices_view(points),
                     description=f"'Find actions in time' writes {own_points}")
         inputs.enum("pred_heatmap_field", heatmaps,
                     default=_pick(params, "pred_heatmap_field", heatmaps, (own_heatmap,)),
-                    required=True, label="Predicted heatmaps", view=_choices(heatmaps))
+                    required=True, label="Predicted heatmaps", view=choices_view(heatmaps))
         inputs.enum("gt_boxes_field", boxes, default=_pick(params, "gt_boxes_field", boxes, ("frames.gt",)),
-                    required=True, label="True boxes", view=_choices(boxes))
+                    required=True, label="True boxes", view=choices_view(boxes))
 
         key = params.get("eval_key") or free_eval_key(target, pred, gt)
         prop = inputs.str("eval_key", default=key, required=True, label="Evaluation key",

@@ -57,6 +57,7 @@ from fiftyone_videogem.evaluation import (
 from fiftyone_videogem.evaluation.spatiotemporal import METHOD_NAME as SPATIOTEMPORAL_METHOD
 from fiftyone_videogem.evaluation.spatiotemporal import MISS_KINDS, misses_view
 from fiftyone_videogem.fields import FRAMES_PREFIX, is_clips_view, is_frame_path, is_video
+from fiftyone_videogem.plugin.grounding import job_operator_config
 
 logger = logging.getLogger(__name__)
 
@@ -184,18 +185,10 @@ class EvaluatePointingGame(foo.Operator):
 
     @property
     def config(self):
-        return foo.OperatorConfig(
-            name=OPERATOR_NAME,
-            label="Evaluate VideoGEM (pointing game)",
-            description=(
-                "Score predicted action points against ground-truth boxes (pointing game) "
-                "and save views of the misses"
-            ),
+        return job_operator_config(
+            OPERATOR_NAME, "Evaluate VideoGEM (pointing game)",
+            "Score predicted action points against ground-truth boxes (pointing game) and save views of the misses",
             icon="ads_click",
-            dynamic=True,
-            execute_as_generator=True,
-            allow_immediate_execution=True,
-            allow_delegated_execution=True,
         )
 
     def resolve_input(self, ctx):
