@@ -7,7 +7,7 @@ per second, the temporal scan's and the benchmarks' typical selection), each inc
 conversion to an ``HxWx3 uint8`` array that the engine takes, and the ratio torchcodec / PyAV. Both
 run in the same process, alternately, so the machine's noise hits both alike.
 
-    python benchmarks/decoder_choice.py [--width 1280 --height 720 --seconds 10 --fps 30 --repeats 3]
+    python benchmarks/decoder_choice.py [--width 1280 --height 720 --seconds 10 --fps 30 --gop 60 --repeats 3]
     python benchmarks/decoder_choice.py VIDEO [VIDEO ...]
 """
 
@@ -22,8 +22,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def make_video(path: str, width: int, height: int, seconds: float, fps: int) -> str:
-    """An H.264 video with moving content (so that frames are not trivially compressible)."""
+def make_video(path: str, width: int, height: int, seconds: float, fps: int, gop: int) -> str:
+    """An H.264 video with moving content (so that frames are not trivially compressible) and a
+    keyframe every ``gop`` frames."""
     import av
     import numpy as np
 
@@ -32,7 +33,7 @@ def make_video(path: str, width: int, height: int, seconds: float, fps: int) -> 
     with av.open(path, "w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "veryfast"}
+        stream.options = {"preset": "veryfast", "g": str(gop), "keyint_min": str(gop)}
         for i in range(int(seconds * fps)):
             shift = (i * 7) % width
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(texture[:, shift:shift + width]), format="rgb24")
@@ -78,6 +79,9 @@ def main(argv=None) -> int:
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--gop", type=int, default=60,
+                        help="frames between keyframes of the generated video (default 60: 2 s at 30 fps, as "
+                             "streaming sites encode)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     try:
@@ -88,7 +92,7 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         videos = args.videos or [make_video(os.path.join(tmp, "v.mp4"), args.width, args.height, args.seconds,
-                                            args.fps)]
+                                            args.fps, args.gop)]
         for label, every in (("dense (every frame)", 1), (f"sparse (every {args.fps}th frame)", args.fps)):
             rates = {"pyav": [], "torchcodec": []}
             for _ in range(args.repeats):
