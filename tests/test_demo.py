@@ -1,15 +1,18 @@
 """The demo command as a user meets it: an App with the plugin, datasets it owns, stable videos, clear help.
 
-The demo runs with the tiny random backbone on its own small generated scenes; the App test runs
-the real command in a subprocess, asks the App server which plugins it loaded, stops the command
-with SIGTERM and checks that no process it started is left.
+The demo runs with the tiny random backbone on its own small generated scenes; the App tests run
+the real command once in a subprocess, ask the App server which plugins it loaded, open its App in
+headless Chromium (Debian's ``/usr/bin/chromium`` through Playwright) to find the VideoGEM
+operators in the operator browser and the triage panel in the "+" menu, then stop the command with
+SIGTERM and check that no process it started is left. The browser test saves its screenshots to
+``$VIDEOGEM_ARTIFACTS/browser`` (default ``artifacts/browser``); with ``VIDEOGEM_UPDATE_DOC_IMAGES=1``
+the operator browser's is also copied to ``docs/images/demo_operators.png``.
 """
 
 import hashlib
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,11 +22,13 @@ import fiftyone as fo
 import psutil
 import pytest
 import requests
+from PIL import Image
 
 import fiftyone_videogem.evaluation as fvge
 from fiftyone_videogem import demo
 from fiftyone_videogem.cli import build_parser, main
 
+from .browser_app import free_port
 from .videos import make_video
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -39,11 +44,8 @@ def _leftovers(name):
     return datasets, media
 
 
-@pytest.fixture
-def demo_name():
-    """A fresh dataset name for the demo; whatever the demo built under it is deleted afterwards."""
-    name = f"test-demo-{uuid.uuid4().hex[:8]}"
-    yield name
+def _delete_demo_datasets(name):
+    """Deletes what a demo run named ``name`` built."""
     for dataset_name in _leftovers(name)[0]:
         dataset = fo.load_dataset(dataset_name)
         if demo.is_demo_dataset(dataset):
@@ -52,14 +54,16 @@ def demo_name():
             dataset.delete()
 
 
+@pytest.fixture
+def demo_name():
+    """A fresh dataset name for the demo; whatever the demo built under it is deleted afterwards."""
+    name = f"test-demo-{uuid.uuid4().hex[:8]}"
+    yield name
+    _delete_demo_datasets(name)
+
+
 def _demo(name, *extra):
     return main(["demo", "--no-app", "--dataset", name, *TINY, *extra])
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _user_plugins_dir(tmp_path):
@@ -71,56 +75,173 @@ def _user_plugins_dir(tmp_path):
     return folder
 
 
-def test_the_app_of_the_demo_has_the_plugin(tmp_path, demo_name):
-    user_plugins = _user_plugins_dir(tmp_path)
-    port = _free_port()
-    env = {**os.environ, "FIFTYONE_PLUGINS_DIR": str(user_plugins), "HF_HUB_OFFLINE": "1"}
-    log_path = tmp_path / "demo.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "fiftyone_videogem", "demo", "--remote", "--port", str(port),
-             "--dataset", demo_name, *TINY],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    started = []
-    try:
-        plugins = None
+class DemoApp:
+    """The README's demo command, running in a subprocess with its App on ``port``."""
+
+    def __init__(self, tmp_path):
+        self.name = f"test-demo-{uuid.uuid4().hex[:8]}"
+        self.user_plugins = _user_plugins_dir(tmp_path)
+        self.port = free_port()
+        self.log_path = tmp_path / "demo.log"
+        self.proc = None
+        self.started = []  # the processes the command started (the App server)
+        self.plugins = None  # the plugins the App server lists
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        """Runs the command and waits until its App server lists its plugins."""
+        env = {**os.environ, "FIFTYONE_PLUGINS_DIR": str(self.user_plugins), "HF_HUB_OFFLINE": "1"}
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "fiftyone_videogem", "demo", "--remote", "--port", str(self.port),
+                 "--dataset", self.name, *TINY],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 900  # a bound against hanging, not a speed requirement
-        while plugins is None and proc.poll() is None and time.monotonic() < deadline:
+        while self.plugins is None and self.proc.poll() is None and time.monotonic() < deadline:
             time.sleep(2)
             try:
-                plugins = requests.get(f"http://127.0.0.1:{port}/plugins", timeout=10).json()["plugins"]
+                self.plugins = requests.get(f"{self.url}/plugins", timeout=10).json()["plugins"]
             except (requests.RequestException, ValueError):
                 continue
-        assert plugins is not None, log_path.read_text()[-3000:]
-        by_name = {p["name"]: p for p in plugins}
-        assert PLUGIN in by_name, sorted(by_name)
-        assert set(by_name[PLUGIN]["operators"]) >= {"ground_actions", "evaluate_pointing_game"}
-        assert "videogem_triage" in by_name[PLUGIN]["panels"]
-        assert "@someone/other" in by_name  # the user's own plugins stay available
-        listed = requests.post(f"http://127.0.0.1:{port}/operators", json={"dataset_name": demo_name},
-                               timeout=60).json()
-        uris = {o["uri"] for o in listed["operators"]}
-        assert {f"{PLUGIN}/ground_actions", f"{PLUGIN}/evaluate_pointing_game", f"{PLUGIN}/videogem_triage"} <= uris
-        assert not [e for e in listed["errors"] if "videogem" in str(e)]
+        if self.proc.poll() is None:
+            self.started = psutil.Process(self.proc.pid).children(recursive=True)
+        return self
 
-        started = psutil.Process(proc.pid).children(recursive=True)
-        assert started  # the App server
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=300) == 0
-        _, alive = psutil.wait_procs(started, timeout=60)
-        assert not alive, [p.pid for p in alive]
-    finally:
-        for p in [*started, psutil.Process(proc.pid) if proc.poll() is None else None]:
+    def kill(self):
+        """Kills whatever of the command and the processes it started still runs."""
+        if self.proc is None:
+            return
+        for p in [*self.started, psutil.Process(self.proc.pid) if self.proc.poll() is None else None]:
             if p is not None and p.is_running():
                 p.kill()
-    output = log_path.read_text()
+
+
+@pytest.fixture(scope="module")
+def demo_app(tmp_path_factory):
+    """The demo command with its App, started once for the tests of the App it opens."""
+    app = DemoApp(tmp_path_factory.mktemp("demo-app"))
+    try:
+        yield app.start()
+    finally:
+        app.kill()
+        _delete_demo_datasets(app.name)
+
+
+def test_the_app_of_the_demo_has_the_plugin(demo_app):
+    plugins = demo_app.plugins
+    assert plugins is not None, demo_app.log_path.read_text()[-3000:]
+    by_name = {p["name"]: p for p in plugins}
+    assert PLUGIN in by_name, sorted(by_name)
+    assert set(by_name[PLUGIN]["operators"]) >= {"ground_actions", "evaluate_pointing_game"}
+    assert "videogem_triage" in by_name[PLUGIN]["panels"]
+    assert "@someone/other" in by_name  # the user's own plugins stay available
+    listed = requests.post(f"{demo_app.url}/operators", json={"dataset_name": demo_app.name}, timeout=60).json()
+    uris = {o["uri"] for o in listed["operators"]}
+    assert {f"{PLUGIN}/ground_actions", f"{PLUGIN}/evaluate_pointing_game", f"{PLUGIN}/videogem_triage"} <= uris
+    assert not [e for e in listed["errors"] if "videogem" in str(e)]
+    assert demo_app.started  # the App server
+
+
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+OPERATOR_LABELS = ("Ground actions with VideoGEM", "Find actions in time", "Evaluate VideoGEM (pointing game)")
+
+
+def _browser_artifacts():
+    folder = pathlib.Path(os.environ.get("VIDEOGEM_ARTIFACTS", ROOT / "artifacts")) / "browser"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _dismiss_popovers(page, wait=0):
+    """Closes the "Explore Enterprise" popover, which intercepts clicks."""
+    button = page.get_by_role("button", name="Dismiss")
+    try:
+        if wait:
+            button.first.wait_for(timeout=wait)
+        if button.count():
+            button.first.click(timeout=2_000)
+    except Exception:
+        pass
+
+
+def _open_operator_browser(page, query):
+    """Opens the operator browser (backtick key, else the toolbar button) and types ``query``;
+    returns the browser's dialog once it lists the VideoGEM operators."""
+    dialog = page.locator(".MuiDialog-root")
+    for attempt in range(3):
+        _dismiss_popovers(page)
+        if attempt == 0:
+            page.keyboard.press("`")
+        else:
+            page.locator('[data-cy="action-browse-operations"]').first.click()
+        try:
+            page.keyboard.type(query)
+            for label in OPERATOR_LABELS:
+                dialog.get_by_text(label, exact=True).first.wait_for(timeout=15_000)
+            return dialog
+        except Exception:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"the operator browser did not list {OPERATOR_LABELS}")
+
+
+@pytest.mark.browser
+def test_the_app_of_the_demo_shows_the_plugin_in_the_browser(demo_app):
+    from playwright.sync_api import sync_playwright
+
+    assert demo_app.proc.poll() is None, demo_app.log_path.read_text()[-3000:]
+    out = _browser_artifacts()
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
+        page = chromium.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(15_000)
+        try:
+            page.goto(f"{demo_app.url}/datasets/{demo_app.name}", wait_until="domcontentloaded")
+            page.get_by_text(f"{len(demo.SCENES)} samples", exact=True).first.wait_for(timeout=60_000)
+            _dismiss_popovers(page, wait=5_000)
+
+            dialog = _open_operator_browser(page, "videogem")
+            for label in OPERATOR_LABELS:
+                assert dialog.get_by_text(label, exact=True).first.is_visible(), label
+            page.screenshot(path=str(out / "demo_operators.png"))
+            page.keyboard.press("Escape")
+            dialog.wait_for(state="hidden")
+
+            _dismiss_popovers(page)
+            page.locator('[data-cy="new-panel-btn"]').first.click()
+            page.get_by_text("VideoGEM triage", exact=True).first.wait_for()
+            page.screenshot(path=str(out / "demo_panels.png"))
+        except Exception:
+            page.screenshot(path=str(out / "demo_failure.png"))
+            raise
+        finally:
+            chromium.close()
+    if os.environ.get("VIDEOGEM_UPDATE_DOC_IMAGES") == "1":
+        images = ROOT / "docs" / "images"
+        images.mkdir(parents=True, exist_ok=True)
+        image = Image.open(out / "demo_operators.png").convert("RGB")
+        image.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(images / "demo_operators.png", optimize=True)
+
+
+def test_the_app_of_the_demo_with_the_plugin_stops_on_sigterm(demo_app):
+    """Run after the tests above (it stops their App): SIGTERM ends the command and every
+    process it started; the dataset stays and the user's plugins directory is untouched."""
+    assert demo_app.proc.poll() is None and demo_app.started, demo_app.log_path.read_text()[-3000:]
+    demo_app.proc.send_signal(signal.SIGTERM)
+    assert demo_app.proc.wait(timeout=300) == 0
+    _, alive = psutil.wait_procs(demo_app.started, timeout=60)
+    assert not alive, [p.pid for p in alive]
+    output = demo_app.log_path.read_text()
     assert f"the App has the plugin {PLUGIN}" in output
     # log lines print once: FiftyOne's through its own handler, the product's through the command's
     for line in ("Computing metadata...", "grounding 4 sample(s)", "frame(s) grounded", "built dataset"):
         assert output.count(line) == 1, (line, output)
-    assert sorted(p.name for p in user_plugins.iterdir()) == ["other"]  # nothing written there
-    dataset = fo.load_dataset(demo_name)
+    assert sorted(p.name for p in demo_app.user_plugins.iterdir()) == ["other"]  # nothing written there
+    dataset = fo.load_dataset(demo_app.name)
     assert dataset.persistent and demo.is_demo_dataset(dataset)
 
 
