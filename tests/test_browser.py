@@ -16,13 +16,17 @@ segments with their boxes and a stored spatio-temporal run: the panel's AP-per-p
 IoU+Pointing-per-video charts render and fit the panel, and a click on a phrase opens its missed
 ground-truth segments, then its false segments, as clips.
 
+On a dataset of generated videos: "Find actions in time" from its form (two typed phrases, the
+tiny test backbone with random weights, run immediately) writes segments with their points and
+heatmaps, and the App shows as many clips as segments were written, without an error.
+
 A grounding run from the operator's form whose checkpoint does not exist shows the product's
 error message as a notification, and writes nothing.
 
 Needs Debian's ``chromium`` (``/usr/bin/chromium``) and the ``playwright`` Python package
 (without ``playwright install``). Screenshots go to ``$VIDEOGEM_ARTIFACTS/browser`` (default
 ``artifacts/browser``); with ``VIDEOGEM_UPDATE_DOC_IMAGES=1`` the ones used by
-``docs/triage.md`` are also copied to ``docs/images/``.
+``docs/triage.md`` and ``docs/temporal.md`` are also copied to ``docs/images/``.
 """
 
 import colorsys
@@ -67,6 +71,8 @@ DOC_IMAGES = {
     "video_miss.png": "triage_video_miss.png",
     "frames_view.png": "triage_frames_view.png",
     "spatiotemporal.png": "triage_spatiotemporal.png",
+    "find_actions_form.png": "find_actions_form.png",
+    "find_actions_clips.png": "find_actions_clips.png",
 }
 
 BOX = [0.3, 0.3, 0.4, 0.45]
@@ -788,3 +794,101 @@ def test_a_failing_grounding_run_shows_its_error(app, browser, grounding_dataset
         page.screenshot(path=str(out / "grounding_failed.png"))
     ds.reload()
     assert "videogem" not in ds.get_field_schema()  # nothing written
+
+
+# --------------------------------------------------------------------------------------
+# Find actions in time
+# --------------------------------------------------------------------------------------
+
+FIND_VIDEOS = [("kitchen_a", (222, 184, 135)), ("kitchen_b", (135, 170, 222)), ("kitchen_c", (160, 210, 150))]
+FIND_PHRASES = ["crack eggs", "pour milk"]
+TEST_BACKBONE = "test-vit-tiny"
+APP_PLUGIN = REPO / "tests" / "app_plugin"  # offers the test backbones in the form's dropdown
+
+
+@pytest.fixture(scope="module")
+def find_dataset(tmp_path_factory):
+    """Generated videos without labels (a dataset of its own: the run switches the App's view)."""
+    folder = tmp_path_factory.mktemp("find_videos")
+    with persistent_dataset("videogem-browser-find") as ds:
+        for name, color in FIND_VIDEOS:
+            ds.add_sample(fo.Sample(filepath=write_video(folder / ("%s.mp4" % name), color)))
+        ds.compute_metadata(progress=False)
+        yield ds
+
+
+def select_choice(page, label: str, value: str) -> None:
+    """Picks ``value`` in the dropdown of a form field labelled ``label``."""
+    page.locator("xpath=//*[text()='%s']/following::*[@role='combobox'][1]" % label).first.click()
+    page.get_by_role("option", name=value, exact=False).first.click()
+    expect(page.locator("xpath=//*[text()='%s']/following::input[1]" % label).first).to_have_value(value)
+
+
+def close_progress(page) -> None:
+    """Closes the dialog of an immediate run's progress (its "Done" button)."""
+    done = page.get_by_role("button", name="Done", exact=True)
+    done.wait_for(timeout=LONG)
+    for attempt in range(3):  # a click while the dialog re-renders can be lost
+        try:
+            done.click(timeout=5_000)
+            done.wait_for(state="hidden", timeout=5_000)
+            return
+        except Exception:
+            if attempt == 2:
+                raise
+
+
+def test_find_actions_in_time_from_the_app(browser, find_dataset, tmp_path):
+    ds = find_dataset
+    out = artifacts_dir()
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "videogem").symlink_to(REPO, target_is_directory=True)
+    (plugins / "test_backbones").symlink_to(APP_PLUGIN, target_is_directory=True)
+    server = AppServer(ds.name, log_path=out / "server_find.log", env={"FIFTYONE_PLUGINS_DIR": str(plugins)})
+    with server:
+        page = open_page(browser, server.dataset_url(), len(ds))
+        with screenshot_on_failure(page, out / "failure_find.png"):
+            open_operator_form(page, "find actions", "Find actions in time", ready_text="Sampled frames per second")
+            actions = page.locator("xpath=//*[text()='Actions']/following::textarea[1]").first
+            actions.fill(", ".join(FIND_PHRASES))
+            expect(page.locator('input[type="radio"][value="www"]').first).to_be_checked()
+            select_choice(page, "Backbone", TEST_BACKBONE)
+            random_weights = page.locator(
+                "xpath=//*[text()='Random weights (to try the pipeline)']/preceding::input[@type='checkbox'][1]").first
+            random_weights.check()
+            expect(random_weights).to_be_checked()
+            execute = page.get_by_role("button", name="Execute", exact=True)
+            expect(execute).to_be_enabled(timeout=SHORT)
+            page.wait_for_timeout(1_000)  # the form resolves again after the edits
+            page.set_viewport_size({"width": VIEWPORT["width"], "height": 1600})  # the picture: the whole form
+            page.get_by_text("Phrases", exact=True).first.scroll_into_view_if_needed()
+            page.wait_for_timeout(1_000)
+            page.screenshot(path=str(out / "find_actions_form.png"))
+            page.set_viewport_size(VIEWPORT)
+            execute.click()
+
+            # the run's summary, then the clips of the segments it wrote
+            summary = page.get_by_text("segment(s) in %d of %d video(s) into 'found'" % (len(ds), len(ds)),
+                                       exact=False).first
+            summary.wait_for(timeout=LONG)
+            ds.reload()
+            num_segments = ds.count("found.detections")
+            assert num_segments > 0
+            text = summary.inner_text()
+            assert text.startswith("%d segment(s)" % num_segments) and "0 with failures" in text, text
+            close_progress(page)
+            wait_for_count(page, num_segments, noun="clip")
+            page.locator('[data-cy="input-view-stage"][value="ToClips"]').first.wait_for(state="attached")
+            assert page.get_by_text("Grounding failed", exact=False).count() == 0
+            page.wait_for_timeout(3_000)  # thumbnails of the clips
+            dismiss_popovers(page)
+            page.mouse.move(600, 850)
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(out / "find_actions_clips.png"))
+
+    # the labels in the database: segments of the typed phrases, and points and heatmaps on their frames
+    labels = ds.distinct("found.detections.label")
+    assert labels and set(labels) <= set(FIND_PHRASES), labels
+    assert ds.count("frames.found_points") > 0 and ds.count("frames.found_heatmap") > 0
+    update_doc_images(out, ["find_actions_form.png", "find_actions_clips.png"])
