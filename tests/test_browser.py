@@ -872,6 +872,9 @@ def test_find_actions_in_time_from_the_app(browser, find_dataset, tmp_path):
             summary = page.get_by_text("segment(s) in %d of %d video(s) into 'found'" % (len(ds), len(ds)),
                                        exact=False).first
             summary.wait_for(timeout=LONG)
+            # a success notification (notistack's), and no error notification
+            assert page.locator(".notistack-MuiContent-success").filter(has=summary).count() == 1
+            assert page.locator(".notistack-MuiContent-error").count() == 0
             ds.reload()
             num_segments = ds.count("found.detections")
             assert num_segments > 0
@@ -880,6 +883,8 @@ def test_find_actions_in_time_from_the_app(browser, find_dataset, tmp_path):
             close_progress(page)
             wait_for_count(page, num_segments, noun="clip")
             page.locator('[data-cy="input-view-stage"][value="ToClips"]').first.wait_for(state="attached")
+            # still no error notification
+            assert page.locator(".notistack-MuiContent-error").count() == 0
             assert page.get_by_text("Grounding failed", exact=False).count() == 0
             page.wait_for_timeout(3_000)  # thumbnails of the clips
             dismiss_popovers(page)
