@@ -329,6 +329,20 @@ def open_operator_form(page, query: str, label: str, ready_text: str = "Predicte
     raise AssertionError("The operator browser did not list '%s'" % label)
 
 
+def close_progress(page) -> None:
+    """Closes the dialog of an immediate run's progress (its "Done" button)."""
+    done = page.get_by_role("button", name="Done", exact=True)
+    done.wait_for(timeout=LONG)
+    for attempt in range(3):  # a click while the dialog re-renders can be lost
+        try:
+            done.click(timeout=5_000)
+            done.wait_for(state="hidden", timeout=5_000)
+            return
+        except Exception:
+            if attempt == 2:
+                raise
+
+
 def open_triage_panel(page, ready_text: str = "Worst misses (largest distance to the ground truth)") -> None:
     dismiss_popovers(page)
     page.locator('[data-cy="new-panel-btn"]').first.click()
@@ -498,16 +512,7 @@ def test_evaluate_and_triage_in_the_app(app, browser, image_dataset):
         page.screenshot(path=str(out / "operator_form.png"))
         execute.click()
         wait_for_evaluation(ds, "pointing")
-        done = page.get_by_role("button", name="Done", exact=True)
-        done.wait_for(timeout=LONG)
-        for attempt in range(3):  # a click while the dialog re-renders can be lost
-            try:
-                done.click(timeout=5_000)
-                done.wait_for(state="hidden", timeout=5_000)
-                break
-            except Exception:
-                if attempt == 2:
-                    raise
+        close_progress(page)
         ds.reload()
         results = ds.load_evaluation_results("pointing")
         assert results.num_hits == num_samples - num_misses
@@ -822,20 +827,6 @@ def select_choice(page, label: str, value: str) -> None:
     page.locator("xpath=//*[text()='%s']/following::*[@role='combobox'][1]" % label).first.click()
     page.get_by_role("option", name=value, exact=False).first.click()
     expect(page.locator("xpath=//*[text()='%s']/following::input[1]" % label).first).to_have_value(value)
-
-
-def close_progress(page) -> None:
-    """Closes the dialog of an immediate run's progress (its "Done" button)."""
-    done = page.get_by_role("button", name="Done", exact=True)
-    done.wait_for(timeout=LONG)
-    for attempt in range(3):  # a click while the dialog re-renders can be lost
-        try:
-            done.click(timeout=5_000)
-            done.wait_for(state="hidden", timeout=5_000)
-            return
-        except Exception:
-            if attempt == 2:
-                raise
 
 
 def test_find_actions_in_time_from_the_app(browser, find_dataset, tmp_path):
