@@ -30,6 +30,42 @@ logger = logging.getLogger(__name__)
 
 READY_TIMEOUT = 90.0
 
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's Chromium, which Playwright drives (``executable_path``)."""
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def dismiss_popovers(page, wait: int = 0) -> None:
+    """Closes the "Explore Enterprise" popover, which intercepts clicks (it may take ``wait``
+    milliseconds to appear)."""
+    button = page.get_by_role("button", name="Dismiss")
+    try:
+        if wait:
+            button.first.wait_for(timeout=wait)
+        if button.count():
+            button.first.click(timeout=2_000)
+    except Exception:
+        pass
+
+
+def save_doc_image(source: Path, target: Path) -> None:
+    """Saves a screenshot for the documentation with a 256-colour palette (small files); the octree
+    method keeps the colours of small labels (points) that median cut merges away."""
+    from PIL import Image
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.open(source).convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+    image.save(target, optimize=True)
+
 
 def free_port() -> int:
     """Returns a TCP port on 127.0.0.1 that is free right now."""

@@ -46,22 +46,11 @@ import fiftyone as fo
 
 from fiftyone_videogem.app import HEATMAP_COLORSCALE, configure_app
 from fiftyone_videogem.evaluation import evaluate_pointing_game, evaluate_spatiotemporal
-from tests.browser_app import AppServer
+from tests.browser_app import CHROMIUM, CHROMIUM_ARGS, AppServer, dismiss_popovers, save_doc_image
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORT = {"width": 1400, "height": 900}
 DOC_IMAGES = {
     "operator_form.png": "triage_operator_form.png",
@@ -280,19 +269,6 @@ def browser():
 # --------------------------------------------------------------------------------------
 
 
-def dismiss_popovers(page, wait: int = 0) -> None:
-    """Closes the "Explore Enterprise" popover, which intercepts clicks (it may take
-    ``wait`` milliseconds to appear)."""
-    button = page.get_by_role("button", name="Dismiss")
-    try:
-        if wait:
-            button.first.wait_for(timeout=wait)
-        if button.count():
-            button.first.click(timeout=2_000)
-    except Exception:
-        pass
-
-
 def open_page(browser, url: str, count: int):
     page = browser.new_page(viewport=VIEWPORT)
     page.set_default_timeout(SHORT)
@@ -478,13 +454,8 @@ def screenshot_on_failure(page, path: Path):
 def update_doc_images(out: Path, names) -> None:
     if os.environ.get("VIDEOGEM_UPDATE_DOC_IMAGES") != "1":
         return
-    images = REPO / "docs" / "images"
-    images.mkdir(parents=True, exist_ok=True)
     for source in names:
-        # a 256-colour palette keeps the documentation images small; the octree method keeps
-        # the colours of small labels (points) that median cut merges away
-        image = Image.open(out / source).convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE)
-        image.save(images / DOC_IMAGES[source], optimize=True)
+        save_doc_image(out / source, REPO / "docs" / "images" / DOC_IMAGES[source])
 
 
 # --------------------------------------------------------------------------------------

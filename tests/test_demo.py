@@ -22,13 +22,12 @@ import fiftyone as fo
 import psutil
 import pytest
 import requests
-from PIL import Image
 
 import fiftyone_videogem.evaluation as fvge
 from fiftyone_videogem import demo
 from fiftyone_videogem.cli import build_parser, main
 
-from .browser_app import free_port
+from .browser_app import CHROMIUM, CHROMIUM_ARGS, dismiss_popovers, free_port, save_doc_image
 from .videos import make_video
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -146,8 +145,6 @@ def test_the_app_of_the_demo_has_the_plugin(demo_app):
     assert demo_app.started  # the App server
 
 
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 OPERATOR_LABELS = ("Ground actions with VideoGEM", "Find actions in time", "Evaluate VideoGEM (pointing game)")
 
 
@@ -157,24 +154,12 @@ def _browser_artifacts():
     return folder
 
 
-def _dismiss_popovers(page, wait=0):
-    """Closes the "Explore Enterprise" popover, which intercepts clicks."""
-    button = page.get_by_role("button", name="Dismiss")
-    try:
-        if wait:
-            button.first.wait_for(timeout=wait)
-        if button.count():
-            button.first.click(timeout=2_000)
-    except Exception:
-        pass
-
-
 def _open_operator_browser(page, query):
     """Opens the operator browser (backtick key, else the toolbar button) and types ``query``;
     returns the browser's dialog once it lists the VideoGEM operators."""
     dialog = page.locator(".MuiDialog-root")
     for attempt in range(3):
-        _dismiss_popovers(page)
+        dismiss_popovers(page)
         if attempt == 0:
             page.keyboard.press("`")
         else:
@@ -196,13 +181,13 @@ def test_the_app_of_the_demo_shows_the_plugin_in_the_browser(demo_app):
     assert demo_app.proc.poll() is None, demo_app.log_path.read_text()[-3000:]
     out = _browser_artifacts()
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = chromium.new_page(viewport={"width": 1400, "height": 900})
         page.set_default_timeout(15_000)
         try:
             page.goto(f"{demo_app.url}/datasets/{demo_app.name}", wait_until="domcontentloaded")
             page.get_by_text(f"{len(demo.SCENES)} samples", exact=True).first.wait_for(timeout=60_000)
-            _dismiss_popovers(page, wait=5_000)
+            dismiss_popovers(page, wait=5_000)
 
             dialog = _open_operator_browser(page, "videogem")
             for label in OPERATOR_LABELS:
@@ -211,7 +196,7 @@ def test_the_app_of_the_demo_shows_the_plugin_in_the_browser(demo_app):
             page.keyboard.press("Escape")
             dialog.wait_for(state="hidden")
 
-            _dismiss_popovers(page)
+            dismiss_popovers(page)
             page.locator('[data-cy="new-panel-btn"]').first.click()
             page.get_by_text("VideoGEM triage", exact=True).first.wait_for()
             page.screenshot(path=str(out / "demo_panels.png"))
@@ -221,10 +206,7 @@ def test_the_app_of_the_demo_shows_the_plugin_in_the_browser(demo_app):
         finally:
             chromium.close()
     if os.environ.get("VIDEOGEM_UPDATE_DOC_IMAGES") == "1":
-        images = ROOT / "docs" / "images"
-        images.mkdir(parents=True, exist_ok=True)
-        image = Image.open(out / "demo_operators.png").convert("RGB")
-        image.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(images / "demo_operators.png", optimize=True)
+        save_doc_image(out / "demo_operators.png", ROOT / "docs" / "images" / "demo_operators.png")
 
 
 def test_the_app_of_the_demo_with_the_plugin_stops_on_sigterm(demo_app):

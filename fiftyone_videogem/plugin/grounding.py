@@ -109,6 +109,13 @@ GPU_SECONDS_PER_FRAME = 0.1
 """Conservative GPU cost of one frame at 448 px with a ViT-B/16."""
 
 
+def check_weights_choice(params: dict) -> None:
+    """Refuses a form that asks for random weights and a checkpoint at once."""
+    if params.get("random_weights") and params.get("checkpoint"):
+        raise OperatorFailure("'Random weights' and a 'Checkpoint' contradict each other: untick "
+                              "'Random weights (to try the pipeline)' or clear 'Checkpoint'")
+
+
 def job_operator_config(name: str, label: str, description: str, icon: str | None = None) -> foo.OperatorConfig:
     """The config of the plugin's job operators: a dynamic form, progress as a generator, run now or
     scheduled (delegated)."""
@@ -190,9 +197,7 @@ class GroundActions(foo.Operator):
         target = ctx.target_view()
         label_field = (params.get("label_field") or DEFAULT_LABEL_FIELD).strip()
         options = run_options(params, target)
-        if params.get("random_weights") and params.get("checkpoint"):
-            raise OperatorFailure("'Random weights' and a 'Checkpoint' contradict each other: untick "
-                                  "'Random weights (to try the pipeline)' or clear 'Checkpoint'")
+        check_weights_choice(params)
         on_ray = bool(params.get("ray", False))
         if on_ray and not ray_available():
             raise OperatorFailure(RAY_MISSING)

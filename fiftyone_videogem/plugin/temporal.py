@@ -45,6 +45,7 @@ from fiftyone_videogem.plugin.grounding import (
     backbone_descriptions,
     backbone_names,
     check_seconds_fit_time_limit,
+    check_weights_choice,
     choices_view,
     delegation_available,
     job_operator_config,
@@ -294,9 +295,7 @@ class FindActionsInTime(foo.Operator):
         target = ctx.target_view()
         options = localize_options(params)
         label_field = options.pop("label_field")
-        if params.get("random_weights") and params.get("checkpoint"):
-            raise OperatorFailure("'Random weights' and a 'Checkpoint' contradict each other: untick "
-                                  "'Random weights (to try the pipeline)' or clear 'Checkpoint'")
+        check_weights_choice(params)
         problem = label_field_problem(target, label_field, options["spatial"], options["overwrite"],
                                       options.get("pool_field"))
         if problem is not None:
