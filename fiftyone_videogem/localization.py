@@ -159,6 +159,35 @@ class CachedEmbeddings:
     height: int
 
 
+def read_npz(path: Optional[str], what: str) -> Optional[dict[str, np.ndarray]]:
+    """The arrays of a cache file, or None when there is none or it cannot be read (then logged as
+    ``what`` that will be computed again)."""
+    if path is None or not os.path.isfile(path):
+        return None
+    try:
+        with np.load(path) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError) as e:
+        logger.warning("cached %s '%s' could not be read (%s); computing them again", what, path, e)
+        return None
+
+
+def write_npz(path: str, **arrays) -> None:
+    """Writes a cache file atomically: to a temporary file in its folder, then renamed over ``path``,
+    so that a reader never sees half a file."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 class EmbeddingCache:
     """A file store of frame embeddings, one ``.npz`` file per video, backbone and sampling rate.
 
@@ -192,34 +221,22 @@ class EmbeddingCache:
 
     def load(self, video_path: str, fps: float) -> Optional[CachedEmbeddings]:
         path = self.path(video_path, fps)
-        if path is None or not os.path.isfile(path):
-            return None
+        data = read_npz(path, "embeddings")
         try:
-            with np.load(path) as data:
-                return CachedEmbeddings(
-                    frame_numbers=data["frame_numbers"].astype(np.int64),
-                    embeddings=data["embeddings"].astype(np.float32),
-                    frame_rate=float(data["frame_rate"]), num_frames=int(data["num_frames"]),
-                    width=int(data["width"]), height=int(data["height"]),
-                )
-        except (OSError, ValueError, KeyError) as e:
+            return None if data is None else CachedEmbeddings(
+                frame_numbers=data["frame_numbers"].astype(np.int64),
+                embeddings=data["embeddings"].astype(np.float32),
+                frame_rate=float(data["frame_rate"]), num_frames=int(data["num_frames"]),
+                width=int(data["width"]), height=int(data["height"]),
+            )
+        except (KeyError, ValueError) as e:
             logger.warning("cached embeddings '%s' could not be read (%s); computing them again", path, e)
             return None
 
     def save(self, video_path: str, fps: float, entry: CachedEmbeddings) -> None:
         path = self.path(video_path, fps)
-        if path is None:
-            return
-        os.makedirs(self.directory, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=self.directory, suffix=".npz.tmp")
-        try:
-            with os.fdopen(handle, "wb") as f:
-                np.savez(f, **dataclasses.asdict(entry))
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        if path is not None:
+            write_npz(path, **dataclasses.asdict(entry))
 
 
 # ----------------------------------------------------------------------------- segmentation

@@ -106,27 +106,26 @@ class ScoreCache:
 
     def load(self, video_path: str, context: str, question: str, frame_numbers: Sequence[int]) -> Optional[np.ndarray]:
         """The cached scores ``[T]`` of these frames, or None."""
+        from .localization import read_npz
+
         path = self.path(video_path, context, question)
-        if path is None or not os.path.isfile(path):
+        data = read_npz(path, "scores")
+        if data is None:
             return None
-        try:
-            with np.load(path) as data:
-                if not np.array_equal(data["frame_numbers"], np.asarray(frame_numbers, np.int64)):
-                    return None
-                return data["scores"].astype(np.float64)
-        except (OSError, ValueError, KeyError) as e:
-            logger.warning("cached scores '%s' could not be read (%s); computing them again", path, e)
+        if "frame_numbers" not in data or "scores" not in data:
+            logger.warning("cached scores '%s' could not be read (arrays missing); computing them again", path)
             return None
+        if not np.array_equal(data["frame_numbers"], np.asarray(frame_numbers, np.int64)):
+            return None
+        return data["scores"].astype(np.float64)
 
     def save(self, video_path: str, context: str, question: str, frame_numbers: Sequence[int],
              scores: np.ndarray) -> None:
+        from .localization import write_npz
+
         path = self.path(video_path, context, question)
-        if path is None:
-            return
-        os.makedirs(self.directory, exist_ok=True)
-        partial = f"{path}.{os.getpid()}.tmp.npz"
-        np.savez(partial, frame_numbers=np.asarray(frame_numbers, np.int64), scores=np.asarray(scores, np.float64))
-        os.replace(partial, path)
+        if path is not None:
+            write_npz(path, frame_numbers=np.asarray(frame_numbers, np.int64), scores=np.asarray(scores, np.float64))
 
 
 # ------------------------------------------------------------------------------ class filter

@@ -251,6 +251,22 @@ def test_a_second_query_set_reads_the_cache(dataset, tmp_path):
     assert other.backbone.embedding_passes == 6
 
 
+def test_an_unreadable_cache_file_is_computed_again(dataset, tmp_path, caplog):
+    engine = make_engine()
+    localize_actions(dataset, engine, "found", pool_field="actions", cache_dir=str(tmp_path), spatial=False)
+    first = supports(dataset, "found")
+    files = sorted(os.listdir(tmp_path))
+    (tmp_path / files[0]).write_bytes(b"not an npz file")
+    passes = engine.backbone.embedding_passes
+    summary = localize_actions(dataset, engine, "found", pool_field="actions", cache_dir=str(tmp_path),
+                               spatial=False, overwrite=True)
+    assert "could not be read" in caplog.text
+    assert summary.frames_from_cache == 12 and summary.frames_embedded == 12  # one video from the cache
+    assert engine.backbone.embedding_passes > passes
+    assert supports(dataset, "found") == first
+    assert sorted(os.listdir(tmp_path)) == files  # rewritten whole, no temporary file left
+
+
 def test_heatmaps_can_be_png_files(dataset, tmp_path):
     localize_actions(dataset.limit(1), make_engine(), "found", queries=["blue cup"], cache_dir=str(tmp_path / "c"),
                      heatmap_storage="files", map_dir=str(tmp_path / "maps"))
