@@ -57,6 +57,26 @@ def dismiss_popovers(page, wait: int = 0) -> None:
         pass
 
 
+def open_operator_browser(page, query: str, labels, timeout: int = 15_000):
+    """Opens the App's operator browser (backtick key, else the toolbar button), types ``query`` and
+    returns the browser's dialog once it lists every one of ``labels`` (retried three times)."""
+    dialog = page.locator(".MuiDialog-root")
+    for attempt in range(3):
+        dismiss_popovers(page)
+        if attempt == 0:
+            page.keyboard.press("`")
+        else:
+            page.locator('[data-cy="action-browse-operations"]').first.click()
+        try:
+            page.keyboard.type(query)
+            for label in labels:
+                dialog.get_by_text(label, exact=True).first.wait_for(timeout=timeout)
+            return dialog
+        except Exception:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"the operator browser did not list {list(labels)}")
+
+
 def save_doc_image(source: Path, target: Path) -> None:
     """Saves a screenshot for the documentation with a 256-colour palette (small files); the octree
     method keeps the colours of small labels (points) that median cut merges away."""

@@ -46,7 +46,14 @@ import fiftyone as fo
 
 from fiftyone_videogem.app import HEATMAP_COLORSCALE, configure_app
 from fiftyone_videogem.evaluation import evaluate_pointing_game, evaluate_spatiotemporal
-from tests.browser_app import CHROMIUM, CHROMIUM_ARGS, AppServer, dismiss_popovers, save_doc_image
+from tests.browser_app import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    AppServer,
+    dismiss_popovers,
+    open_operator_browser,
+    save_doc_image,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -286,23 +293,9 @@ def wait_for_count(page, count: int, timeout: int = LONG, noun: str = "sample") 
 def open_operator_form(page, query: str, label: str, ready_text: str = "Predicted points") -> None:
     """Opens the operator browser (backtick key, else the toolbar button), filters it and
     opens the operator's form (the item of that label)."""
-    for attempt in range(3):
-        dismiss_popovers(page)
-        if attempt == 0:
-            page.keyboard.press("`")
-        else:
-            page.locator('[data-cy="action-browse-operations"]').first.click()
-        item = page.locator(".MuiDialog-root").get_by_text(label, exact=True)  # not a toolbar button
-        try:
-            page.keyboard.type(query)
-            item.first.wait_for(timeout=SHORT)
-        except Exception:
-            page.keyboard.press("Escape")
-            continue
-        item.first.click()  # the exact operator: others may match the query too
-        page.get_by_text(ready_text, exact=True).wait_for(timeout=SHORT)
-        return
-    raise AssertionError("The operator browser did not list '%s'" % label)
+    dialog = open_operator_browser(page, query, [label], timeout=SHORT)
+    dialog.get_by_text(label, exact=True).first.click()  # the exact operator: others may match the query too
+    page.get_by_text(ready_text, exact=True).wait_for(timeout=SHORT)
 
 
 def close_progress(page) -> None:

@@ -27,7 +27,7 @@ import fiftyone_videogem.evaluation as fvge
 from fiftyone_videogem import demo
 from fiftyone_videogem.cli import build_parser, main
 
-from .browser_app import CHROMIUM, CHROMIUM_ARGS, dismiss_popovers, free_port, save_doc_image
+from .browser_app import CHROMIUM, CHROMIUM_ARGS, dismiss_popovers, free_port, open_operator_browser, save_doc_image
 from .videos import make_video
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -154,26 +154,6 @@ def _browser_artifacts():
     return folder
 
 
-def _open_operator_browser(page, query):
-    """Opens the operator browser (backtick key, else the toolbar button) and types ``query``;
-    returns the browser's dialog once it lists the VideoGEM operators."""
-    dialog = page.locator(".MuiDialog-root")
-    for attempt in range(3):
-        dismiss_popovers(page)
-        if attempt == 0:
-            page.keyboard.press("`")
-        else:
-            page.locator('[data-cy="action-browse-operations"]').first.click()
-        try:
-            page.keyboard.type(query)
-            for label in OPERATOR_LABELS:
-                dialog.get_by_text(label, exact=True).first.wait_for(timeout=15_000)
-            return dialog
-        except Exception:
-            page.keyboard.press("Escape")
-    raise AssertionError(f"the operator browser did not list {OPERATOR_LABELS}")
-
-
 @pytest.mark.browser
 def test_the_app_of_the_demo_shows_the_plugin_in_the_browser(demo_app):
     from playwright.sync_api import sync_playwright
@@ -189,7 +169,7 @@ def test_the_app_of_the_demo_shows_the_plugin_in_the_browser(demo_app):
             page.get_by_text(f"{len(demo.SCENES)} samples", exact=True).first.wait_for(timeout=60_000)
             dismiss_popovers(page, wait=5_000)
 
-            dialog = _open_operator_browser(page, "videogem")
+            dialog = open_operator_browser(page, "videogem", OPERATOR_LABELS)
             for label in OPERATOR_LABELS:
                 assert dialog.get_by_text(label, exact=True).first.is_visible(), label
             page.screenshot(path=str(out / "demo_operators.png"))
