@@ -839,10 +839,8 @@ def localize_on_ray(
                 for name in LOCALIZATION_COUNTS:
                     setattr(summary, name, getattr(summary, name) + report.get(name, 0))
                 video = pickle.loads(row["video"])
-                run._count(video)
+                run.count_video(video)
                 yield video
-    finally:
-        if run.written:  # fields the workers created are not yet in this process's schema
-            root.reload()
+    finally:  # localize_actions then reads the fields the workers created into this process's schema
         if started:
             ray.shutdown()

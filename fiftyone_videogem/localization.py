@@ -779,10 +779,11 @@ class _Localizer:
             spatial = self.ground(chunk) if self.spatial else {}
             self.write(chunk, spatial)
             for video in chunk:
-                self._count(video)
+                self.count_video(video)
                 yield video
 
-    def _count(self, video: _Video) -> None:
+    def count_video(self, video: _Video) -> None:
+        """Counts a finished video in the summary (and raises on its failure unless failures are skipped)."""
         s = self.summary
         if video.segments is not None:
             s.videos_localized += 1
@@ -973,7 +974,7 @@ def localize_actions(
                     progress(LocalizationProgress(finished, summary.videos_total, video.sample_id,
                                                   "; ".join(video.problems) or None))
     finally:
-        scan.close()  # a Ray scan stops its workers and reads the fields they created
+        scan.close()  # a Ray scan stops the Ray instance it started
         summary.seconds = time.perf_counter() - started
         _finish(samples, run)
     logger.info("%s", summary)
