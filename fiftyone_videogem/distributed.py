@@ -31,6 +31,7 @@ Ray is imported only when a run starts (``pip install "fiftyone-videogem[ray]"``
 
 from __future__ import annotations
 
+import collections
 import ipaddress
 import json
 import logging
@@ -53,6 +54,8 @@ LOCAL_HOSTS = ("localhost", "ip6-localhost", "0.0.0.0")
 # a unit is cut so that every worker gets several units; it is never smaller than this many frames
 MIN_UNIT_FRAMES = 16
 UNITS_PER_WORKER = 4
+# with a decoding stage, the decoded frames of a unit travel together: a unit grounds at most this many
+DECODED_UNIT_FRAMES = 32
 
 
 def import_ray():
@@ -389,11 +392,190 @@ def engine_factory(model, options: dict) -> tuple[Callable[[], Any], Any, Any]:
     return EngineCopy(engine.backbone, dataclasses.asdict(engine.options)), engine, config
 
 
+# --------------------------------------------------------------------------- the decoding stage
+@dataclass(frozen=True)
+class EngineOutline:
+    """What deciding and decoding a sample's frames needs of an engine: its ``info`` and ``options``,
+    without weights (a :class:`DecodingActor` runs :meth:`~fiftyone_videogem.runner.Grounder.items`
+    with it)."""
+
+    info: Any
+    options: Any
+
+
+@dataclass
+class DecodedVideo:
+    """What opening and decoding one video for a work unit gave, to replay on an engine actor.
+
+    Attributes:
+        path: the video file
+        info: its ``VideoInfo`` (None when it could not be opened)
+        requested: the frame numbers asked of the decoder (None when none were)
+        frames: ``(frame_number, rgb)`` as the decoder yielded them
+        error: the message of the ``VideoError`` that opening or decoding raised, or None
+    """
+
+    path: str
+    info: Any = None
+    requested: list[int] | None = None
+    frames: list[tuple[int, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return sum(int(rgb.nbytes) for _, rgb in self.frames)
+
+
+class RecordingDecoder:
+    """Opens a video with ``opener`` and keeps what it gives in a :class:`DecodedVideo` appended to ``record``.
+
+    Args:
+        path: the video file
+        opener: the decoder class or factory (``FrameDecoder``)
+        record: receives the :class:`DecodedVideo`
+    """
+
+    def __init__(self, path, opener: Callable, record: list):
+        from .video import VideoError
+
+        self.video = DecodedVideo(os.fspath(path))
+        record.append(self.video)
+        try:
+            self._decoder = opener(path)
+        except VideoError as e:
+            self.video.error = str(e)
+            raise
+        self.info = self.video.info = self._decoder.info
+
+    def __enter__(self) -> "RecordingDecoder":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._decoder.close()
+
+    def frames(self, frame_numbers):
+        from .video import VideoError
+
+        self.video.requested = sorted({int(n) for n in frame_numbers})
+        try:
+            for number, rgb in self._decoder.frames(self.video.requested):
+                self.video.frames.append((number, rgb))
+                yield number, rgb
+        except VideoError as e:
+            self.video.error = str(e)
+            raise
+
+
+class ReplayDecoder:
+    """Gives a :class:`DecodedVideo` back as its decoder did: the same info, frames and errors."""
+
+    def __init__(self, video: DecodedVideo):
+        from .video import VideoError
+
+        self.video = video
+        if video.info is None:
+            raise VideoError(video.error or f"video '{video.path}' could not be opened")
+        self.info = video.info
+
+    def __enter__(self) -> "ReplayDecoder":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def frames(self, frame_numbers):
+        from .video import VideoError
+
+        wanted = sorted({int(n) for n in frame_numbers})
+        if wanted != self.video.requested:
+            raise RuntimeError(
+                f"the engine asked for other frames of '{self.video.path}' than the decoding stage decoded "
+                f"({len(wanted)} vs {len(self.video.requested or [])}); both must run with the same settings"
+            )
+        yield from self.video.frames
+        if self.video.error is not None:
+            raise VideoError(self.video.error)
+
+
+class ReplayDecoders:
+    """A decoder factory for an engine actor: per file path, the decoded videos of its units, in order."""
+
+    def __init__(self, videos: Sequence[DecodedVideo]):
+        self.queues: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        for video in videos:
+            self.queues[video.path].append(video)
+
+    def __call__(self, path) -> ReplayDecoder:
+        queue = self.queues.get(os.fspath(path))
+        if not queue:
+            raise RuntimeError(f"video '{path}' was opened by the engine actor but not by the decoding stage")
+        return ReplayDecoder(queue.popleft())
+
+
+def unit_plan(blob: bytes):
+    """``(unit, plan)`` of a pickled work unit, the plan limited to the unit's frames."""
+    import dataclasses
+
+    unit, plan = pickle.loads(blob)
+    if unit.frames is not None:
+        plan = dataclasses.replace(plan, support=unit.frames)
+    return unit, plan
+
+
+def decode_unit(plan, settings, outline: EngineOutline, opener: Callable) -> list[DecodedVideo]:
+    """Decode what grounding a sample (or a range of its frames) needs, without an engine.
+
+    Runs the grounder's choice of frames and prompts (:meth:`~fiftyone_videogem.runner.Grounder.items`)
+    with ``outline`` and keeps every frame it decodes and every error the video gives.
+    """
+    import functools
+
+    from . import runner as fvrun
+
+    videos: list[DecodedVideo] = []
+    grounder = fvrun.Grounder(outline, settings, fvrun.GroundingSummary(label_field=settings.label_path),
+                              decoder=functools.partial(RecordingDecoder, opener=opener, record=videos))
+    for _ in grounder.items(fvrun.SampleState(plan)):
+        pass
+    return videos
+
+
+class DecodingActor:
+    """A Ray Data worker of the decoding stage: decodes the frames of work units on CPU cores, for the
+    engine actors that follow (:class:`GroundingActor` replays them).
+
+    Args:
+        outline: the engine's info and options (:class:`EngineOutline`)
+        settings: the run's settings
+        decoder: opens a video (None: ``FrameDecoder``)
+    """
+
+    def __init__(self, outline: EngineOutline, settings, decoder: Callable | None = None):
+        from .video import FrameDecoder
+
+        self.outline, self.settings = outline, settings
+        self.decoder = decoder or FrameDecoder
+
+    def __call__(self, batch: dict) -> dict:
+        import numpy as np
+
+        decoded = []
+        for blob in batch["unit"]:
+            _, plan = unit_plan(blob)
+            decoded.append(pickle.dumps(decode_unit(plan, self.settings, self.outline, self.decoder),
+                                        protocol=pickle.HIGHEST_PROTOCOL))
+        return {"unit": batch["unit"], "decoded": np.array(decoded, dtype=object)}
+
+
 # ---------------------------------------------------------------------------------- workers
 class GroundingActor:
     """A Ray Data worker: builds the engine once, then grounds batches of work units.
 
-    Each call decodes and grounds the units of one batch (frames are batched across its videos),
+    Each call decodes and grounds the units of one batch (frames are batched across its videos; with
+    a decoding stage before it, it replays the frames that stage decoded, :class:`ReplayDecoders`),
     writes their labels and errors with ``set_values`` keyed by sample id, and returns one JSON
     report per unit for the driver, which counts, reports progress, and writes the error of a
     sample that was cut into several units once all of them are in.
@@ -421,23 +603,22 @@ class GroundingActor:
                     self.engine.info.name, self.engine.device, time.perf_counter() - start)
 
     def __call__(self, batch: dict) -> dict:
-        import dataclasses
-
         import numpy as np
 
         from . import runner as fvrun
 
         units, plans = [], []
         for blob in batch["unit"]:
-            unit, plan = pickle.loads(blob)
-            if unit.frames is not None:
-                plan = dataclasses.replace(plan, support=unit.frames)
+            unit, plan = unit_plan(blob)
             units.append(unit)
             plans.append(plan)
+        decoder = self.decoder
+        if "decoded" in batch:  # a decoding stage decoded the frames: replay them
+            decoder = ReplayDecoders([video for blob in batch["decoded"] for video in pickle.loads(blob)])
         s = self.settings
         summary = fvrun.GroundingSummary(label_field=s.label_path)
         writer = fvrun._Writer(self.dataset, s)
-        grounder = fvrun.Grounder(self.engine, s, summary, decoder=self.decoder)
+        grounder = fvrun.Grounder(self.engine, s, summary, decoder=decoder)
         waiting: set[str] = set()
         reports = []
         for unit, state in zip(units, grounder.run(plans)):
@@ -541,14 +722,29 @@ def pool_size(ray, num_workers: int | None, num_gpus_per_worker: float | None,
 
 
 def actor_pipeline(ray, items: list[dict], actor: type, constructor_kwargs: dict, *, batch_size: int, workers: int,
-                   gpus: float, cpus: float, max_retries: int):
+                   gpus: float, cpus: float, max_retries: int, before: tuple[type, dict, int] | None = None):
     """``items`` through a pool of ``workers`` actors of class ``actor`` (a Ray Data pipeline, not started).
 
     Each actor is built with ``constructor_kwargs``, reserves ``gpus`` GPUs and ``cpus`` CPUs, gets
     the driver's FiftyOne database in its environment (:func:`worker_environment`), and is restarted
     (its batch retried) up to ``max_retries`` times.
+
+    ``before`` (None), ``(actor class, constructor kwargs, workers)``, puts a stage of one-CPU actors
+    before that pool (one item per call; the decoding stage), restarted in the same way.
     """
-    return ray.data.from_items(items).map_batches(
+    source = ray.data.from_items(items)
+    if before is not None:
+        stage, stage_kwargs, stage_workers = before
+        source = source.map_batches(
+            stage,
+            fn_constructor_kwargs=stage_kwargs,
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=stage_workers),
+            num_cpus=1,
+            max_restarts=max_retries,
+            max_task_retries=max_retries,
+        )
+    return source.map_batches(
         actor,
         fn_constructor_kwargs=constructor_kwargs,
         batch_size=batch_size,
@@ -574,6 +770,7 @@ def iter_videogem(
     num_cpus_per_worker: float = 1,
     units_per_batch: int | None = None,
     max_frames_per_unit: int | None = None,
+    num_decode_workers: int = 0,
     max_retries: int = 3,
     **options: Any,
 ):
@@ -599,14 +796,19 @@ def iter_videogem(
         units_per_batch (None): work units per call of an actor (None: 1 for videos, the engine's
             batch size for images)
         max_frames_per_unit (None): the most frames still to ground in one unit (None: so that each
-            worker gets about four units, and at least 16 frames)
+            worker gets about four units, and at least 16 frames; with a decoding stage at most
+            ``DECODED_UNIT_FRAMES``, since a unit's decoded frames travel together)
+        num_decode_workers (0): videos only: one-CPU actors of a decoding stage before the engine
+            actors, which then only run the engine on the frames it decoded (0: each engine actor
+            decodes its own units on its ``num_cpus_per_worker`` cores). Use it when decoding, not
+            the engine, sets the pace: sparse frames, or GPU nodes with few cores (see docs/scale.md)
         max_retries (3): restarts of a dead actor, and retries of its batch
         **options: the run's options (``prompt_field``, ``gt_field``, ``frames``, ``overwrite``, ...),
             and with a backbone name its load and engine options (``random_weights``, ``seed``,
             ``checkpoint``, ``batch_size``, ...)
     """
     from . import runner as fvrun
-    from .fields import root_dataset
+    from .fields import is_video, root_dataset
     from .video import FrameDecoder
 
     if _generated_view(samples):
@@ -614,6 +816,10 @@ def iter_videogem(
             "executor='ray' grounds datasets and their views, not frames, clips or patches views; ground the "
             "videos themselves (frames= selects the frames) or use the local executor"
         )
+    if int(num_decode_workers) < 0:
+        raise ValueError(f"num_decode_workers must be >= 0, got {num_decode_workers}")
+    if num_decode_workers and not is_video(samples):
+        raise ValueError("num_decode_workers applies to videos; the engine actors read images themselves")
     ray = import_ray()
     check_database_reachable(fo.config.database_uri, address, driver_address=ray.util.get_node_ip_address())
     factory, engine, config = engine_factory(model, dict(options))
@@ -625,7 +831,8 @@ def iter_videogem(
         with fvrun.sigterm_as_interrupt():
             ray, started = connect(address)
             workers, gpus = pool_size(ray, num_workers, num_gpus_per_worker, num_cpus_per_worker)
-            units = _units(run, samples, workers, max_frames_per_unit)
+            units = _units(run, samples, workers, max_frames_per_unit,
+                           cap=DECODED_UNIT_FRAMES if num_decode_workers else None)
             if units:
                 workers = min(workers, len(units))
                 per_batch = units_per_batch or (1 if run.settings.video else max(1, int(engine.options.batch_size)))
@@ -633,12 +840,18 @@ def iter_videogem(
                             gpus, num_cpus_per_worker)
                 plans = {plan.sample_id: plan for plan in run.plans}
                 items = [{"unit": pickle.dumps((unit, plans[unit.sample_id]))} for unit in units]
+                decoding = None
+                if num_decode_workers:
+                    decoding = (DecodingActor, dict(outline=EngineOutline(engine.info, engine.options),
+                                                    settings=run.settings, decoder=decoder),
+                                min(int(num_decode_workers), len(units)))
+                    logger.info("a decoding stage of %d one-CPU worker(s)", decoding[2])
                 pipeline = actor_pipeline(
                     ray, items, GroundingActor,
                     dict(factory=factory, settings=run.settings, dataset_name=root_dataset(samples).name,
                          decoder=decoder),
                     batch_size=per_batch, workers=workers, gpus=gpus, cpus=num_cpus_per_worker,
-                    max_retries=max_retries,
+                    max_retries=max_retries, before=decoding,
                 )
                 yield from _collect(run, pipeline, fvrun)
         stopped = None
@@ -653,7 +866,7 @@ def iter_videogem(
     yield fvrun.GroundingProgress(total, total, summary.frames_grounded, None, None, summary)
 
 
-def _units(run, samples, num_workers: int, max_frames_per_unit: int | None) -> list[WorkUnit]:
+def _units(run, samples, num_workers: int, max_frames_per_unit: int | None, cap: int | None = None) -> list[WorkUnit]:
     settings, plans = run.settings, run.plans
     counts = None
     if settings.video and (settings.frames == "all" or isinstance(settings.frames, int)):
@@ -665,7 +878,7 @@ def _units(run, samples, num_workers: int, max_frames_per_unit: int | None) -> l
         if targets is not None and not settings.overwrite:
             pending = [t for t in targets if t not in plan.labelled_frames]
         work.append((plan.sample_id, targets, pending or []))
-    max_frames = max_frames_per_unit or unit_size(sum(len(p) for _, _, p in work), num_workers)
+    max_frames = max_frames_per_unit or min(unit_size(sum(len(p) for _, _, p in work), num_workers), cap or math.inf)
     return plan_work_units(work, max_frames)
 
 

@@ -705,7 +705,7 @@ class Grounder:
         for plan in plans:
             state = SampleState(plan)
             queue.append(state)
-            for item in self._items(state):
+            for item in self.items(state):
                 state.pending += 1
                 batch.append(item)
                 if len(batch) >= batch_size:
@@ -770,7 +770,12 @@ class Grounder:
             return None
 
     # ----------------------------------------------------------------------------- images
-    def _items(self, state: SampleState) -> Iterator[_Item]:
+    def items(self, state: SampleState) -> Iterator[_Item]:
+        """The engine inputs of a sample, as its frames are decoded (its problems go to ``state``).
+
+        Uses only the engine's ``info`` and ``options``: a decoding stage runs it with an outline of
+        the engine (:class:`~fiftyone_videogem.distributed.EngineOutline`) and no weights.
+        """
         parser = self._parser_for(state)
         if parser is None:
             return

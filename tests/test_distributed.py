@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import os
 import pathlib
 import sys
@@ -141,6 +142,87 @@ def test_a_remote_cluster_with_a_local_database_is_refused_before_any_work(make_
     with pytest.raises(ValueError, match="need executor='ray'"):
         localize_actions(dataset, engine, "found", queries=["stir"], num_workers=2)
     assert not ray.is_initialized() and not dataset.has_field("found") and not dataset.list_runs()
+
+
+# ------------------------------------------------------------------------- the decoding stage
+def _grounded(states):
+    """What a grounder made of each sample: its frames' points and heatmaps, problems and counts."""
+    out = []
+    for state in states:
+        frames = {n: (r.point, r.input_point, {k: c.point for k, c in r.components.items()}, r.heatmap)
+                  for n, r in state.results.items()}
+        out.append((state.plan.sample_id, state.plan.support, frames, state.problems, sorted(state.failed_frames),
+                    state.skipped, state.targets, state.frame_size))
+    return out
+
+
+@pytest.mark.parametrize("backbone", ["test-vit-tiny", "test-viclip-tiny"])
+def test_a_decoding_stage_replays_exactly_what_the_engine_would_decode(make_dataset, tmp_path, backbone):
+    """Frames decoded without the engine (the decoding stage) and replayed to the engine give the same
+    results, problems and counts as decoding on the spot: context windows (ViCLIP), frame ranges of
+    a cut video, frames past the end, a damaged and a missing video included."""
+    from fiftyone_videogem import runner as fvrun
+    from fiftyone_videogem.model import VideoGEMModelConfig
+    from tests.videos import make_truncated_video
+
+    dataset = make_dataset()
+    _add_videos(dataset, tmp_path)
+    broken = make_truncated_video(tmp_path / "broken.mp4", num_frames=40, keep=0.5)
+    dataset.add_samples([fo.Sample(filepath=broken, action="cut onion"),
+                         fo.Sample(filepath=str(tmp_path / "missing.mp4"), action="cut onion")])
+    engine = VideoGEM.from_config(backbone, seed=0, device="cpu", batch_size=2)
+    config = VideoGEMModelConfig(dict(backbone=backbone, frames="all", **FIELDS))
+    settings = fvrun.resolve_settings(dataset, config, LABEL, True, engine.options)
+    plans = fvrun.read_plans(dataset, settings)
+    plans.insert(1, dataclasses.replace(plans[0], support=(8, 20)))  # a range of a cut video
+
+    direct = list(fvrun.Grounder(engine, settings, fvrun.GroundingSummary(LABEL)).run(plans))
+    outline = fvd.EngineOutline(engine.info, engine.options)
+    decoded = [v for plan in plans for v in fvd.decode_unit(plan, settings, outline, FrameDecoder)]
+    replayed = list(fvrun.Grounder(engine, settings, fvrun.GroundingSummary(LABEL),
+                                   decoder=fvd.ReplayDecoders(decoded)).run(plans))
+
+    assert len(decoded) == len(plans)  # every video opened once (or tried: the missing one)
+    assert [v.info is None for v in decoded] == [False] * (len(plans) - 1) + [True]
+    assert "could not be decoded" in decoded[-2].error and decoded[1].requested[0] >= 8 - 7
+    got, expected = _grounded(replayed), _grounded(direct)
+    assert len(got) == len(expected) == len(plans)
+    for g, e in zip(got, expected):
+        assert g[:2] == e[:2] and g[3:] == e[3:]
+        assert sorted(g[2]) == sorted(e[2])
+        for n, (point, input_point, components, heatmap) in e[2].items():
+            assert heatmap is not None
+            assert g[2][n][:3] == (point, input_point, components), (e[0], n)
+            np.testing.assert_array_equal(g[2][n][3], heatmap)
+    assert any("could not be decoded" in p for p in expected[-2][3]) and "missing.mp4" in expected[-1][3][0]
+    assert sum(len(e[2]) for e in expected) > 20
+
+
+def test_a_decoding_stage_is_refused_for_images(make_dataset, tmp_path):
+    from PIL import Image
+
+    dataset = make_dataset()
+    path = str(tmp_path / "a.png")
+    Image.new("RGB", SIZE).save(path)
+    dataset.add_sample(fo.Sample(filepath=path, action="cut onion"))
+    with pytest.raises(ValueError, match="num_decode_workers applies to videos"):
+        run_videogem(dataset, "test-vit-tiny", LABEL, executor="ray", num_decode_workers=2, prompt_field="action",
+                     **ENGINE)
+    with pytest.raises(ValueError, match="must be >= 0"):
+        run_videogem(dataset, "test-vit-tiny", LABEL, executor="ray", num_decode_workers=-1, prompt_field="action",
+                     **ENGINE)
+    assert not dataset.has_field(LABEL) and not dataset.list_runs()
+
+
+def test_replay_refuses_a_video_it_was_not_given_and_other_frames():
+    video = fvd.DecodedVideo("a.mp4", info=object(), requested=[1, 2], frames=[(1, None), (2, None)])
+    replay = fvd.ReplayDecoders([video])
+    with pytest.raises(RuntimeError, match="other frames"):
+        list(replay("a.mp4").frames([1, 3]))
+    with pytest.raises(RuntimeError, match="not by the decoding stage"):
+        replay("a.mp4")  # its only recording was used
+    with pytest.raises(RuntimeError, match="not by the decoding stage"):
+        replay("b.mp4")
 
 
 # ------------------------------------------------------------------------------- Ray runs
@@ -322,6 +404,7 @@ class GatedDecoder(FrameDecoder):
 
 
 def test_interrupted_ray_run_resumes_to_the_same_labels(local_ray, one_thread, make_dataset, tmp_path, caplog):
+    """The rerun goes through a decoding stage: its labels equal the local run's too."""
     dataset = make_dataset()
     _add_videos(dataset, tmp_path)
     run_videogem(dataset, "test-vit-tiny", "local", **ENGINE, **FIELDS)
@@ -344,8 +427,10 @@ def test_interrupted_ray_run_resumes_to_the_same_labels(local_ray, one_thread, m
     interrupted = dataset.load_run_results(f"videogem_{LABEL}")
     assert interrupted.frames_grounded >= 1 and interrupted.stopped.startswith("Interrupt")
 
-    summary = run_videogem(dataset, "test-vit-tiny", LABEL, executor="ray", num_workers=1,
+    caplog.set_level(logging.INFO, logger="fiftyone_videogem.distributed")
+    summary = run_videogem(dataset, "test-vit-tiny", LABEL, executor="ray", num_workers=1, num_decode_workers=1,
                            max_frames_per_unit=2, **ENGINE, **FIELDS)
+    assert "a decoding stage of 1 one-CPU worker(s)" in caplog.text
     assert summary.frames_skipped == len(first) and summary.stopped is None
     assert summary.frames_grounded + summary.frames_skipped == 9
     _assert_same_labels(dataset, LABEL, "local")
