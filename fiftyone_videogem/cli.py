@@ -187,7 +187,9 @@ def cmd_ground_dataset(args: argparse.Namespace) -> int:
     samples = load_samples(args)
     options = dict(model_options(args), **ray_options(args))
     if args.executor == "ray":
-        options["num_cpus_per_worker"] = args.cpus_per_worker
+        options.update(num_cpus_per_worker=args.cpus_per_worker, num_decode_workers=args.decode_workers)
+    elif args.decode_workers:
+        raise ValueError("--decode-workers needs --executor ray")
     frames = [int(n) for n in args.frames.split(",")] if "," in args.frames else args.frames
     summary = run_videogem(samples, args.backbone, args.label_field, prompt_field=args.prompt_field,
                            gt_field=args.gt_field, prompt=args.prompt, frames=frames, overwrite=args.overwrite,
@@ -292,6 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="ground frames that already have labels again")
     _add_ray_options(p)
     p.add_argument("--cpus-per-worker", type=float, default=1, help="CPUs each Ray actor reserves (default: 1)")
+    p.add_argument("--decode-workers", type=int, default=0,
+                   help="videos on Ray: one-CPU actors that decode the frames before the engine actors, when "
+                        "decoding sets the pace (sparse frames, GPU nodes with few cores); default 0: each "
+                        "engine actor decodes its own")
     _add_engine_options(p)
     p.set_defaults(func=cmd_ground_dataset)
 

@@ -556,3 +556,5 @@ def test_command_line_grounds_a_dataset_and_refuses_a_remote_cluster(make_datase
     assert "FIFTYONE_DATABASE_URI" in capsys.readouterr().err
     assert main(["ground-dataset", *common, "--workers", "2"]) == 1
     assert "need --executor ray" in capsys.readouterr().err
+    assert main(["ground-dataset", *common, "--decode-workers", "2"]) == 1
+    assert "--decode-workers needs --executor ray" in capsys.readouterr().err
