@@ -390,6 +390,8 @@ class LocalizationSummary:
         seconds: wall time
         embed_seconds: time spent embedding frames (decoding included)
         ground_seconds: time spent grounding (decoding included)
+        stopped: why the run ended before every video was done (``"KeyboardInterrupt"``, ``"SIGTERM"``,
+            ``"RuntimeError: ..."``), or None when it finished
     """
 
     label_field: str
@@ -406,6 +408,7 @@ class LocalizationSummary:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     ground_seconds: float = 0.0
+    stopped: Optional[str] = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -416,6 +419,7 @@ class LocalizationSummary:
             f"'{self.label_field}', {self.videos_up_to_date} already done, {self.videos_failed} with failures; "
             f"{self.frames_embedded} frame(s) embedded, {self.frames_from_cache} from the cache, "
             f"{self.frames_grounded} grounded"
+            + (f"; stopped early ({self.stopped}): rerun to resume" if self.stopped else "")
         )
 
 
@@ -526,7 +530,7 @@ class _Localizer:
 
     def __init__(self, samples, engine: VideoGEM, label_field: str, *, queries, pool_path, method, fps, spatial,
                  segment_options, start_end_scorer, overwrite, skip_failures, cache, context_stride, heatmaps,
-                 run_key):
+                 run_key, decoder: Callable[[str], FrameDecoder] = FrameDecoder):
         self.samples = samples
         self.engine = engine
         self.label_field = label_field
@@ -543,6 +547,7 @@ class _Localizer:
         self.context_stride = context_stride
         self.heatmaps = heatmaps
         self.run_key = run_key
+        self.decoder = decoder
         self.target = fvf.write_target(samples)
         self.summary = LocalizationSummary(label_field=label_field, run_key=run_key)
         self.written: set[str] = set()
@@ -576,7 +581,7 @@ class _Localizer:
 
     def _items(self, video: _Video) -> Iterator[tuple[int, Any]]:
         """``(sampled frame, item for embed_frames)`` of one video, decoded in one pass."""
-        with FrameDecoder(video.filepath) as decoder:
+        with self.decoder(video.filepath) as decoder:
             info = decoder.info
             sampled = sampled_frame_numbers(info.frame_rate, info.num_frames, self.fps)
             video.info = CachedEmbeddings(np.zeros(0, np.int64), np.zeros((0, 0), np.float32), info.frame_rate,
@@ -699,7 +704,8 @@ class _Localizer:
         by_id = {v.sample_id: v for v in wanted}
         points_name, _ = spatial_fields(self.label_field)
         out = {}
-        for state in Grounder(self.engine, settings, GroundingSummary(label_field=points_name)).run(plans):
+        for state in Grounder(self.engine, settings, GroundingSummary(label_field=points_name),
+                              decoder=self.decoder).run(plans):
             video = by_id[state.plan.sample_id]
             if state.error:
                 video.fail(state.error)
@@ -827,6 +833,7 @@ def localize_actions(
     run_key: Optional[str] = None,
     record_run: bool = True,
     progress: bool | Callable[[LocalizationProgress], None] | None = None,
+    decoder: Callable[[str], FrameDecoder] = FrameDecoder,
     executor: str = "local",
     address: Optional[str] = None,
     num_workers: Optional[int] = None,
@@ -875,6 +882,9 @@ def localize_actions(
             (a field that existed before, written with ``overwrite=True``, is kept)
         progress (None): True / False / None (FiftyOne's default) for a progress bar, or a callable that gets
             each :class:`LocalizationProgress`
+        decoder (FrameDecoder): opens a video for decoding; anything with
+            :class:`~fiftyone_videogem.video.FrameDecoder`'s interface (with ``executor="ray"`` it
+            travels to the actors, so it must pickle)
         executor ("local"): ``"local"`` scans in this process; ``"ray"`` on a Ray cluster, one work unit per
             video, with the same results (:func:`fiftyone_videogem.distributed.localize_on_ray`; ``model`` may
             then also be an engine factory)
@@ -947,7 +957,7 @@ def localize_actions(
     run = _Localizer(samples, engine, label_field, queries=query_list, pool_path=pool_path, method=method, fps=fps,
                      spatial=spatial, segment_options=segment_options, start_end_scorer=start_end_scorer,
                      overwrite=overwrite, skip_failures=skip_failures, cache=cache, context_stride=context_stride,
-                     heatmaps=heatmaps, run_key=run_key)
+                     heatmaps=heatmaps, run_key=run_key, decoder=decoder)
     videos, done = run.plan()
     summary = run.summary
     summary.videos_total = len(videos) + done
@@ -973,6 +983,11 @@ def localize_actions(
                 if callable(progress):
                     progress(LocalizationProgress(finished, summary.videos_total, video.sample_id,
                                                   "; ".join(video.problems) or None))
+    except BaseException as e:
+        from .runner import stop_reason
+
+        summary.stopped = stop_reason(e)
+        raise
     finally:
         scan.close()  # a Ray scan stops the Ray instance it started
         summary.seconds = time.perf_counter() - started
