@@ -515,6 +515,31 @@ class ReplayDecoders:
         return ReplayDecoder(queue.popleft())
 
 
+def pack_frames(videos: Sequence[DecodedVideo]) -> tuple[list[DecodedVideo], Any]:
+    """The frames of decoded videos as one uint8 array ``[K, H, W, 3]``, and the videos without them
+    (their frame numbers kept), so that the frames travel as a tensor column: Ray Data moves it
+    without pickling. Frames of different sizes stay in the videos, with an empty array."""
+    import dataclasses
+
+    import numpy as np
+
+    arrays = [rgb for video in videos for _, rgb in video.frames]
+    if not arrays or len({a.shape for a in arrays}) != 1:
+        return list(videos), np.zeros((0, 1, 1, 3), np.uint8)
+    bare = [dataclasses.replace(video, frames=[(n, None) for n, _ in video.frames]) for video in videos]
+    return bare, np.stack(arrays)
+
+
+def unpack_frames(videos: Sequence[DecodedVideo], pixels) -> list[DecodedVideo]:
+    """The videos of :func:`pack_frames` with their frames back (views of ``pixels``)."""
+    import dataclasses
+
+    if len(pixels) == 0:
+        return list(videos)
+    rows = iter(pixels)
+    return [dataclasses.replace(video, frames=[(n, next(rows)) for n, _ in video.frames]) for video in videos]
+
+
 def unit_plan(blob: bytes):
     """``(unit, plan)`` of a pickled work unit, the plan limited to the unit's frames."""
     import dataclasses
@@ -562,12 +587,11 @@ class DecodingActor:
     def __call__(self, batch: dict) -> dict:
         import numpy as np
 
-        decoded = []
-        for blob in batch["unit"]:
-            _, plan = unit_plan(blob)
-            decoded.append(pickle.dumps(decode_unit(plan, self.settings, self.outline, self.decoder),
-                                        protocol=pickle.HIGHEST_PROTOCOL))
-        return {"unit": batch["unit"], "decoded": np.array(decoded, dtype=object)}
+        (blob,) = batch["unit"]  # the stage takes one unit per call
+        _, plan = unit_plan(blob)
+        videos, pixels = pack_frames(decode_unit(plan, self.settings, self.outline, self.decoder))
+        return {"unit": batch["unit"], "decoded": np.array([pickle.dumps(videos)], dtype=object),
+                "pixels": pixels[None]}
 
 
 # ---------------------------------------------------------------------------------- workers
@@ -614,7 +638,8 @@ class GroundingActor:
             plans.append(plan)
         decoder = self.decoder
         if "decoded" in batch:  # a decoding stage decoded the frames: replay them
-            decoder = ReplayDecoders([video for blob in batch["decoded"] for video in pickle.loads(blob)])
+            decoder = ReplayDecoders([video for blob, pixels in zip(batch["decoded"], batch["pixels"])
+                                      for video in unpack_frames(pickle.loads(blob), pixels)])
         s = self.settings
         summary = fvrun.GroundingSummary(label_field=s.label_path)
         writer = fvrun._Writer(self.dataset, s)

@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import pathlib
+import pickle
 import sys
 import time
 
@@ -178,7 +179,11 @@ def test_a_decoding_stage_replays_exactly_what_the_engine_would_decode(make_data
 
     direct = list(fvrun.Grounder(engine, settings, fvrun.GroundingSummary(LABEL)).run(plans))
     outline = fvd.EngineOutline(engine.info, engine.options)
-    decoded = [v for plan in plans for v in fvd.decode_unit(plan, settings, outline, FrameDecoder)]
+    decoded = []
+    for plan in plans:  # each unit's frames travel as one array, the rest pickled, as between Ray stages
+        bare, pixels = fvd.pack_frames(fvd.decode_unit(plan, settings, outline, FrameDecoder))
+        assert all(rgb is None for video in bare for _, rgb in video.frames)
+        decoded += fvd.unpack_frames(pickle.loads(pickle.dumps(bare)), pixels.copy())
     replayed = list(fvrun.Grounder(engine, settings, fvrun.GroundingSummary(LABEL),
                                    decoder=fvd.ReplayDecoders(decoded)).run(plans))
 
@@ -215,6 +220,11 @@ def test_a_decoding_stage_is_refused_for_images(make_dataset, tmp_path):
 
 
 def test_replay_refuses_a_video_it_was_not_given_and_other_frames():
+    small, large = np.zeros((2, 3, 3), np.uint8), np.ones((4, 3, 3), np.uint8)
+    mixed = [fvd.DecodedVideo("a.mp4", frames=[(1, small), (2, large)])]
+    bare, pixels = fvd.pack_frames(mixed)  # frames of different sizes stay with their video
+    assert len(pixels) == 0 and fvd.unpack_frames(bare, pixels)[0].frames[1][1] is large
+
     video = fvd.DecodedVideo("a.mp4", info=object(), requested=[1, 2], frames=[(1, None), (2, None)])
     replay = fvd.ReplayDecoders([video])
     with pytest.raises(RuntimeError, match="other frames"):
