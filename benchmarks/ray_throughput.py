@@ -15,7 +15,16 @@ Two measurements:
    the engine's rate on the device (fp16 autocast on CUDA); their ratio is how many decoding
    cores keep one engine busy.
 
+3. ``decode-stage`` (FiftyOne and the ``ray`` extra): what a decoding stage before the engine
+   actors (``num_decode_workers``) costs and gives. 1280x720 videos grounded on a local Ray instance
+   with a near-free engine (the tiny test backbone), so that decoding is all the work: one engine
+   actor that decodes its own units, against one and two decoding actors feeding one engine actor,
+   for every frame and for one frame per second (rates past each run's fixed cost, measured by a
+   one-frame run of the same configuration); and the hand-off alone (a unit's decoded frames as a
+   tensor column from one Ray Data stage to the next), per 720p frame.
+
     python benchmarks/ray_throughput.py ray [--videos 4] [--seconds 8] [--size 224]
+    python benchmarks/ray_throughput.py decode-stage [--videos 2] [--seconds 30]
     python benchmarks/ray_throughput.py make-videos DIR [--seconds 10]   # videos for `capacity`
     python benchmarks/ray_throughput.py capacity VIDEO [VIDEO ...] [--size 448] [--batch 32]
 """
@@ -172,6 +181,84 @@ def ray_throughput(args) -> None:
           f"{(one - fixed) / local_mean:.2f}x the local runner's time per frame")
 
 
+# ------------------------------------------------------------------------- the decoding stage
+def handoff_seconds(ray, units: int, frames: int, width: int, height: int) -> float:
+    """Seconds per frame that handing decoded frames from one Ray Data stage to the next adds, as the
+    decoding stage does (one unit's frames as one uint8 tensor column): a two-stage pipeline whose
+    first stage makes ``units`` units of ``frames`` RGB frames, against one stage that makes them
+    where they are used."""
+    import numpy as np
+
+    def make(batch: dict) -> dict:
+        return {"pixels": np.full((1, frames, height, width, 3), 7, np.uint8)}
+
+    class Use:
+        def __call__(self, batch: dict) -> dict:
+            pixels = batch["pixels"] if "pixels" in batch else make(batch)["pixels"]
+            return {"n": np.array([len(pixels[0])])}
+
+    def timed(two_stages: bool) -> float:
+        source = ray.data.from_items([{"i": i} for i in range(units)])
+        if two_stages:
+            source = source.map_batches(make, batch_size=1, num_cpus=1)
+        pipeline = source.map_batches(Use, batch_size=1, num_cpus=1, compute=ray.data.ActorPoolStrategy(size=1))
+        start = time.perf_counter()
+        assert sum(int(row["n"]) for row in pipeline.iter_rows()) == units * frames
+        return time.perf_counter() - start
+
+    timed(True), timed(False)  # warm workers
+    return (min(timed(True) for _ in range(2)) - min(timed(False) for _ in range(2))) / (units * frames)
+
+
+def decode_stage(args) -> None:
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    from benchmarks import pipeline
+    from fiftyone_videogem.distributed import DECODED_UNIT_FRAMES
+    from fiftyone_videogem.runner import run_videogem
+
+    pipeline.WIDTH, pipeline.HEIGHT = args.width, args.height
+    options = dict(prompt_field="action", gt_field="frames.gt", random_weights=True, seed=0, device="cpu",
+                   batch_size=8, progress=False, overwrite=True)
+    configs = (("engine actor decoding its units", 0), ("1 decoding actor + engine actor", 1),
+               ("2 decoding actors + engine actor", 2))
+    rates: dict[tuple[str, str], float] = {}
+    with tempfile.TemporaryDirectory() as directory:
+        dataset, needed = pipeline.build_dataset(directory, args.videos, args.seconds, args.fps)
+        first = dataset.limit(1)
+        total = int(args.seconds * args.fps) * args.videos
+        selections = (("every frame", "all", total), ("1 frame per second", "gt", sum(map(len, needed.values()))))
+        try:
+            # one CPU more than the actors of the largest configuration reserve: the engine is near free
+            ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+            handoff = handoff_seconds(ray, 48, DECODED_UNIT_FRAMES, args.width, args.height)
+            for name, frames, count in selections:
+                for config, stage in configs:
+                    def timed(samples, frames):
+                        start = time.perf_counter()
+                        run_videogem(samples, "test-vit-tiny", "decoded", frames=frames, executor="ray",
+                                     num_workers=1, num_decode_workers=stage, **options)
+                        return time.perf_counter() - start
+
+                    fixed = timed(first, [1])  # the run's fixed cost: actors starting
+                    rates[(name, config)] = count / max(timed(dataset, frames) - fixed, 1e-9)
+        finally:
+            ray.shutdown()
+            dataset.delete()
+
+    print(f"{args.videos} videos of {args.seconds:g} s at {args.fps} fps, {args.width}x{args.height}; a near-free engine "
+          f"(test-vit-tiny); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    for name, _, _ in selections:
+        base = rates[(name, configs[0][0])]
+        print(f"{name}, frames grounded per second past each run's fixed cost (a 1-frame run):")
+        for config, _ in configs:
+            rate = rates[(name, config)]
+            print(f"  {config}: {rate:.1f} ({rate / base:.2f}x)")
+    print(f"hand-off of a decoded {args.width}x{args.height} frame ({args.width * args.height * 3 / 1e6:.1f} MB) "
+          f"from one Ray Data stage to the next, units of {DECODED_UNIT_FRAMES} frames: {handoff * 1e3:.2f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
@@ -200,6 +287,13 @@ def main() -> None:
     p.add_argument("--backbone", default="clip-vit-b-16")
     p.add_argument("--precision", default=None, choices=["fp32", "fp16", "bf16"], help="(None: the engine's)")
     p.set_defaults(func=capacity)
+    p = sub.add_parser("decode-stage", help="one engine actor decoding, against a decoding stage feeding it")
+    p.add_argument("--videos", type=int, default=2)
+    p.add_argument("--seconds", type=float, default=30.0)
+    p.add_argument("--fps", type=int, default=25)
+    p.add_argument("--width", type=int, default=1280)
+    p.add_argument("--height", type=int, default=720)
+    p.set_defaults(func=decode_stage)
     args = parser.parse_args(sys.argv[1:] or ["ray"])
     args.func(args)
 

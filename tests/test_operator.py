@@ -287,6 +287,12 @@ def test_form_offers_a_ray_cluster_when_ray_is_installed(dataset, monkeypatch):
     props = resolve_form(dataset, ray=True)
     assert "blank: a Ray instance on this machine" in props["ray_address"].view.description
     assert props["ray_workers"].type.min == 1
+    assert props["ray_decode_workers"].type.min == 0 and "decode" in props["ray_decode_workers"].view.description
+    from fiftyone_videogem.plugin.grounding import ray_options
+
+    assert ray_options(dict(ray_workers=2, ray_decode_workers=3)) == dict(address=None, num_workers=2,
+                                                                          num_decode_workers=3)
+    assert "num_decode_workers" not in ray_options(dict(ray_decode_workers=None))
 
     monkeypatch.setitem(sys.modules, "ray", None)  # what Python does for a package that is not installed
     assert "ray" not in resolve_form(dataset, ray=True)
@@ -301,7 +307,8 @@ def test_delegated_run_on_a_local_ray_instance(dataset):
     import ray
 
     ray.shutdown()  # the operation's execute starts a Ray instance of its own, and stops it
-    params = dict(PARAMS, label_field="onray", ray=True, ray_address="  ", ray_workers=1)
+    # one engine worker, fed by one decoding worker
+    params = dict(PARAMS, label_field="onray", ray=True, ray_address="  ", ray_workers=1, ray_decode_workers=1)
     foo.execute_operator(OPERATOR, ctx=dict(dataset=dataset, params=params), request_delegation=True)
     svc = DelegatedOperationService()
     queued = svc.get_queued_operations(dataset_name=dataset.name)

@@ -327,6 +327,7 @@ def test_find_form_offers_a_ray_cluster_when_ray_is_installed(dataset, monkeypat
     props = resolve_form(FIND, dataset, ray=True)
     assert "blank: a Ray instance on this machine" in props["ray_address"].view.description
     assert props["ray_workers"].type.min == 1
+    assert "ray_decode_workers" not in props  # the scan's actors decode their own videos
 
     monkeypatch.setitem(sys.modules, "ray", None)  # what Python does for a package that is not installed
     assert "ray" not in resolve_form(FIND, dataset, ray=True)

@@ -174,7 +174,7 @@ class GroundActions(foo.Operator):
         if params.get("heatmap_storage") == "files":
             inputs.str("map_dir", required=True, label="Heatmap directory")
         if ray_available():
-            add_ray_inputs(inputs, params)
+            add_ray_inputs(inputs, params, decoding=target.media_type == "video")
         if not delegation_available():
             inputs.view("delegation_notice", types.Notice(
                 label=DELEGATION_HELP.format(timeout=fo.config.operator_timeout)))
@@ -438,8 +438,9 @@ def add_heatmap_inputs(inputs: types.Object) -> None:
                 view=choices_view(HEATMAP_CHOICES, labels=labels))
 
 
-def add_ray_inputs(inputs: types.Object, params: dict) -> None:
-    """"Run on a Ray cluster": its address and number of workers (shown when Ray is installed)."""
+def add_ray_inputs(inputs: types.Object, params: dict, decoding: bool = False) -> None:
+    """"Run on a Ray cluster": its address and number of workers (shown when Ray is installed), and
+    with ``decoding`` the workers of a decoding stage."""
     inputs.bool("ray", default=False, label="Run on a Ray cluster",
                 description="work on a pool of Ray workers, one engine each (see docs/scale.md)")
     if not params.get("ray", False):
@@ -448,13 +449,21 @@ def add_ray_inputs(inputs: types.Object, params: dict) -> None:
                description="auto, ray://head:10001 or head:6379; blank: a Ray instance on this machine")
     inputs.int("ray_workers", min=1, label="Workers",
                description="blank: one per GPU of the cluster, or one per CPU when it has none")
+    if decoding:
+        inputs.int("ray_decode_workers", min=0, label="Decoding workers",
+                   description="one-CPU workers that decode the frames for the engine workers, when decoding "
+                               "sets the pace (sparse frames, GPU nodes with few cores); blank: each engine "
+                               "worker decodes its own")
 
 
 def ray_options(params: dict) -> dict:
-    """The Ray options of :func:`fiftyone_videogem.distributed.iter_videogem` from the form."""
+    """The Ray options of :func:`fiftyone_videogem.distributed.iter_videogem` (or of
+    ``localize_actions``) from the form."""
     address = (params.get("ray_address") or "").strip() or None
     workers = params.get("ray_workers")
     options = dict(address=address, num_workers=int(workers) if workers else None)
+    if params.get("ray_decode_workers"):
+        options["num_decode_workers"] = int(params["ray_decode_workers"])
     if (params.get("device") or "auto") == "cpu":
         options["num_gpus_per_worker"] = 0  # a CPU engine reserves no GPU
     return options
