@@ -13,6 +13,11 @@ same labels. The driver collects one small report per unit: it counts, reports p
 each sample's error field once every unit of that sample is in, and records the run at the end,
 exactly as the local runner does.
 
+With ``num_decode_workers`` a stage of one-CPU :class:`DecodingActor` workers before the engine
+actors decodes each unit's frames (those the grounder would ask for, :func:`decode_unit`) and hands
+them on as a tensor column; the engine actors replay them (:class:`ReplayDecoders`) and only run the
+engine, so that decoding can use CPUs of the cluster other than the GPU nodes'.
+
 Every worker reaches the driver's FiftyOne database: its URI is passed to the actors in their
 ``runtime_env``. A database that only this machine can reach (FiftyOne's own ``mongod``, or a URI
 naming localhost) cannot serve workers on other machines, so :func:`check_database_reachable`
@@ -420,10 +425,6 @@ class DecodedVideo:
     requested: list[int] | None = None
     frames: list[tuple[int, Any]] = field(default_factory=list)
     error: str | None = None
-
-    @property
-    def nbytes(self) -> int:
-        return sum(int(rgb.nbytes) for _, rgb in self.frames)
 
 
 class RecordingDecoder:
