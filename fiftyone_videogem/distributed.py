@@ -452,7 +452,7 @@ class RecordingDecoder:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._decoder.close()
+        self._decoder.__exit__(*exc_info)
 
     def frames(self, frame_numbers):
         from .video import VideoError
@@ -826,8 +826,8 @@ def iter_videogem(
             ``DECODED_UNIT_FRAMES``, since a unit's decoded frames travel together)
         num_decode_workers (0): videos only: one-CPU actors of a decoding stage before the engine
             actors, which then only run the engine on the frames it decoded (0: each engine actor
-            decodes its own units on its ``num_cpus_per_worker`` cores). Use it when decoding, not
-            the engine, sets the pace: sparse frames, or GPU nodes with few cores (see docs/scale.md)
+            decodes its own units). Use it when decoding, not the engine, sets the pace and the
+            cluster has cores beyond the GPU nodes': sparse frames (see docs/scale.md)
         max_retries (3): restarts of a dead actor, and retries of its batch
         **options: the run's options (``prompt_field``, ``gt_field``, ``frames``, ``overwrite``, ...),
             and with a backbone name its load and engine options (``random_weights``, ``seed``,

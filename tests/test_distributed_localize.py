@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -18,7 +17,8 @@ import fiftyone as fo  # noqa: E402
 
 from fiftyone_videogem.engine.grounding import VideoGEM  # noqa: E402
 from fiftyone_videogem.localization import localize_actions  # noqa: E402
-from tests.test_distributed import SIZE, GatedDecoder, _localized, local_ray, one_thread  # noqa: E402,F401
+from tests.test_distributed import (  # noqa: E402,F401
+    SIZE, GatedDecoder, _assert_same_localization, _localized, local_ray, one_thread)
 from tests.videos import make_video  # noqa: E402
 
 import ray  # noqa: E402  (the ray extra: pip install "fiftyone-videogem[ray]")
@@ -56,25 +56,6 @@ def _add_videos(dataset, tmp_path, names=None):
     return dataset.values("id")
 
 
-def _segments(dataset, field):
-    """``{sample id: [(label, support, confidence)] or None}`` (no error field needed, unlike ``_localized``)."""
-    dataset.reload()
-    return {sid: None if value is None else [(d.label, d.support, d.confidence) for d in value.detections]
-            for sid, value in zip(dataset.values("id"), dataset.values(field))}
-
-
-def _assert_same_results(dataset, field, expected_field):
-    """The segments, points, heatmaps and errors of ``field`` equal those of ``expected_field`` (bitwise)."""
-    segments, frames, errors = _localized(dataset, field)
-    expected_segments, expected_frames, expected_errors = _localized(dataset, expected_field)
-    assert segments == expected_segments
-    assert errors == expected_errors
-    assert sorted(frames) == sorted(expected_frames)
-    for key, (points, confidences, heatmap) in expected_frames.items():
-        assert frames[key][:2] == (points, confidences), key
-        np.testing.assert_array_equal(frames[key][2], heatmap, err_msg=str(key))
-
-
 def test_interrupted_ray_scan_resumes_to_the_local_results(local_ray, one_thread, make_dataset, tmp_path):
     dataset = make_dataset()
     ids = _add_videos(dataset, tmp_path)
@@ -90,7 +71,7 @@ def test_interrupted_ray_scan_resumes_to_the_local_results(local_ray, one_thread
     with pytest.raises(Interrupt):
         localize_actions(dataset, _engine(), "onray", cache_dir=cache, executor="ray", num_workers=2,
                          progress=Interrupt.at_first_report, decoder=GatedDecoder.factory(gate), **OPTIONS)
-    segments, expected = _segments(dataset, "onray"), _segments(dataset, "local")
+    segments, expected = _localized(dataset, "onray")[0], _localized(dataset, "local")[0]
     done = [sid for sid in ids if segments[sid] is not None]
     assert 1 <= len(done) < len(VIDEOS)
     assert all(segments[sid] == expected[sid] for sid in done)  # the rerun checks their frames too
@@ -106,7 +87,7 @@ def test_interrupted_ray_scan_resumes_to_the_local_results(local_ray, one_thread
     assert summary.videos_localized == len(VIDEOS) - len(done) and summary.videos_failed == 1
     assert sorted(e.sample_id for e in events) == sorted(set(ids) - set(done))  # only what was missing
     assert [f["sample_id"] for f in summary.failures] == [missing]
-    _assert_same_results(dataset, "onray", "local")
+    _assert_same_localization(dataset, "onray", "local")
     results = dataset.load_run_results("localize_onray")
     assert results.stopped is None and results.videos_up_to_date == len(done)
 
@@ -133,7 +114,7 @@ def test_skip_failures_false_on_ray_stops_at_a_failure_and_keeps_what_was_writte
     assert reported == good  # the one actor takes the videos in order: the missing one comes last
     assert all(segments[sid] is not None for sid in good)
     assert segments[missing] is None and "does not exist" in errors[missing]
-    _assert_same_results(dataset, "onray", "local")  # the local scan, stopped at the same video
+    _assert_same_localization(dataset, "onray", "local")  # the local scan, stopped at the same video
     record = dataset.load_run_results("localize_onray")
     assert record.stopped == f"RuntimeError: {ray_error.value}"
     assert record.videos_failed == 1 and record.videos_localized == len(reported)
